@@ -1,0 +1,72 @@
+"""Seeded generation of small int8 TFLite models for the tests.
+
+Each test builds a tiny Keras model (weights drawn from a seeded generator), converts it
+to a full-int8 .tflite with a seeded representative data set, and hands back the path.
+TensorFlow is imported lazily: only tests that make models pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+def keras():
+    """The tf_keras module (Keras 2), as TF Model Optimization needs it."""
+    import tf_keras
+    return tf_keras
+
+
+def randomize_weights(model, seed: int, scale: float = 0.5) -> None:
+    """Replace every weight with seeded normal values, so that biases are non-trivial too."""
+    rng = np.random.default_rng(seed)
+    new = []
+    for w in model.get_weights():
+        new.append(rng.normal(0.0, scale, size=w.shape).astype(np.float32))
+    model.set_weights(new)
+
+
+def convert_int8(model, path: Path, seed: int = 0, float_io: bool = False, samples: int = 32,
+                 input_range: float = 1.0) -> Path:
+    """Full-int8 conversion with a seeded representative data set; returns `path`."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    input_shapes = [tuple(1 if d is None else d for d in t.shape) for t in model.inputs]
+
+    def representative():
+        for _ in range(samples):
+            yield [rng.uniform(-input_range, input_range, size=s).astype(np.float32) for s in input_shapes]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    path = Path(path)
+    path.write_bytes(converter.convert())
+    return path
+
+
+def single_op_model(layer_fn, input_shapes, path: Path, seed: int = 0, **convert_args) -> Path:
+    """A model of one layer (or a small function of layers) on the given input shape(s).
+
+    `layer_fn` takes the Keras input tensor(s) and returns the output tensor. Weights are
+    randomized with `seed`.
+    """
+    k = keras()
+    k.utils.set_random_seed(seed)
+    shapes = input_shapes if isinstance(input_shapes, list) else [input_shapes]
+    inputs = [k.Input(shape=s, batch_size=1) for s in shapes]
+    outputs = layer_fn(*inputs)
+    model = k.Model(inputs, outputs)
+    if model.get_weights():
+        randomize_weights(model, seed)
+    return convert_int8(model, path, seed=seed, **convert_args)
