@@ -122,10 +122,10 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from .compiler import compile_model
+    from .compiler import plan_model
     from .planreport import plan_json, plan_table
 
-    compiled = compile_model(args.model, backend=args.kernels)
+    compiled = plan_model(args.model, backend=args.kernels)
     if args.json:
         print(json.dumps(plan_json(compiled), indent=2))
     else:

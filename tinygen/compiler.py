@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import codegen, ops
-from .errors import ModelFormatError, TinygenError
+from .errors import ModelFormatError, TinygenError, UnsupportedModelError
 from .frontend import tflite as tflite_frontend
 from .ir import Graph, validate
 from .ops.registry import BACKENDS, Layer
@@ -20,15 +20,25 @@ from .planner import Plan, Step, plan_memory
 
 
 @dataclass(frozen=True)
-class CompiledModel:
-    """A compiled model: the IR, its lowered layers, the plan and the rendered library."""
+class PlannedModel:
+    """A model read, lowered and planned: everything but the rendered C."""
 
-    name: str
     source: Path
     graph: Graph
     layers: tuple[Layer, ...]
     plan: Plan
-    library: codegen.Library
+
+    @property
+    def layer_summaries(self) -> list[str]:
+        return [layer.summary or layer.op.kind for layer in self.layers]
+
+
+@dataclass(frozen=True)
+class CompiledModel(PlannedModel):
+    """A compiled model: the planned model and its rendered library."""
+
+    name: str = ""
+    library: codegen.Library | None = None
     directory: Path | None = None
 
     @property
@@ -48,10 +58,6 @@ class CompiledModel:
         return self.library.weights_bytes
 
     @property
-    def layer_summaries(self) -> list[str]:
-        return [step.summary for step in self.library.steps]
-
-    @property
     def c_files(self) -> list[Path]:
         if self.directory is None:
             return []
@@ -68,8 +74,26 @@ def load_graph(model_path: str | Path) -> Graph:
     return graph
 
 
+# Ops that convert between float and int8 at a model's edges; every other op must be int8.
+_FLOAT_EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
+def check_quantized(graph: Graph) -> None:
+    """Refuse float models up front, with advice, rather than listing every op as unsupported."""
+    for op in graph.ops:
+        if op.kind in _FLOAT_EDGE_OPS:
+            continue
+        floats = [graph.tensors[i] for i in op.outputs if graph.tensors[i].dtype == "float32"]
+        if floats:
+            raise UnsupportedModelError(
+                f"float model: node {op.index} {op.kind} computes in float32 (tensor '{floats[0].name}'); "
+                "tinygen compiles full-int8 models: convert with a representative dataset and "
+                "TFLITE_BUILTINS_INT8 (or use `tinygen optimize --ptq`)")
+
+
 def lower(graph: Graph, backend: str) -> tuple[list[Layer], list[tuple[int, int]]]:
     """Lower every op: executed layers in order, and (source, alias) tensor pairs."""
+    check_quantized(graph)
     ops.check_supported(graph)
     layers, aliases = [], []
     for op in graph.ops:
@@ -87,15 +111,21 @@ def plan(graph: Graph, layers: list[Layer], aliases: list[tuple[int, int]]) -> P
     return plan_memory(graph, steps, aliases)
 
 
-def compile_model(model_path: str | Path, out_dir: str | Path | None = None, name: str | None = None,
-                  backend: str = "tinygen") -> CompiledModel:
-    """Compile a model; write the library into `out_dir` when given."""
+def plan_model(model_path: str | Path, backend: str = "tinygen") -> PlannedModel:
+    """Read, check, lower and plan a model (no C rendered)."""
     if backend not in BACKENDS:
         raise TinygenError(f"unknown kernel backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     path = Path(model_path)
     graph = load_graph(path)
     layers, aliases = lower(graph, backend)
-    memory_plan = plan(graph, layers, aliases)
+    return PlannedModel(source=path, graph=graph, layers=tuple(layers), plan=plan(graph, layers, aliases))
+
+
+def compile_model(model_path: str | Path, out_dir: str | Path | None = None, name: str | None = None,
+                  backend: str = "tinygen") -> CompiledModel:
+    """Compile a model; write the library into `out_dir` when given."""
+    planned = plan_model(model_path, backend)
+    path, graph, layers, memory_plan = planned.source, planned.graph, list(planned.layers), planned.plan
     library_name = codegen.c_identifier(name or path.stem)
     library = codegen.render_library(library_name, graph, layers, memory_plan, source=path.name,
                                      source_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
@@ -103,7 +133,7 @@ def compile_model(model_path: str | Path, out_dir: str | Path | None = None, nam
     if out_dir is not None:
         directory = Path(out_dir)
         write_library(library, directory)
-    return CompiledModel(name=library_name, source=path, graph=graph, layers=tuple(layers), plan=memory_plan,
+    return CompiledModel(source=path, graph=graph, layers=tuple(layers), plan=memory_plan, name=library_name,
                          library=library, directory=directory)
 
 
