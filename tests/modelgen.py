@@ -32,8 +32,11 @@ def randomize_weights(model, seed: int, scale: float = 0.5) -> None:
 
 
 def convert_int8(model, path: Path, seed: int = 0, float_io: bool = False, samples: int = 32,
-                 input_range: float = 1.0) -> Path:
-    """Full-int8 conversion with a seeded representative data set; returns `path`."""
+                 input_range: float = 1.0, per_tensor_dense: bool = False) -> Path:
+    """Full-int8 conversion with a seeded representative data set; returns `path`.
+
+    The converter quantizes Dense weights per channel; `per_tensor_dense` asks for one
+    scale per tensor instead, as older converters (and many deployed models) have it."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -47,6 +50,7 @@ def convert_int8(model, path: Path, seed: int = 0, float_io: bool = False, sampl
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = per_tensor_dense
     if not float_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
@@ -70,3 +74,18 @@ def single_op_model(layer_fn, input_shapes, path: Path, seed: int = 0, **convert
     if model.get_weights():
         randomize_weights(model, seed)
     return convert_int8(model, path, seed=seed, **convert_args)
+
+
+def with_quantization(path: Path, out_path: Path, quantization: dict[int, tuple[float, int]]) -> Path:
+    """A copy of the model at `path` whose tensors (by index) get new per-tensor
+    (scale, zero_point): quantizations the converter never produces (equal input and
+    output scales, extreme zero points) for reference kernels that run whatever the file says."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    tensors = model.subgraphs[0].tensors
+    for index, (scale, zero_point) in quantization.items():
+        tensors[index].quantization.scale = np.array([scale], dtype=np.float32)
+        tensors[index].quantization.zeroPoint = np.array([zero_point], dtype=np.int64)
+    flatbuffer_utils.write_model(model, str(out_path))
+    return Path(out_path)
