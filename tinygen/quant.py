@@ -129,14 +129,6 @@ def per_channel_multipliers(input_scale: float, filter_scales: tuple[float, ...]
     return multipliers, shifts
 
 
-def fully_connected_multiplier(input_scale: float, filter_scale: float, output_scale: float) -> tuple[int, int]:
-    """(multiplier, shift) of a per-tensor FULLY_CONNECTED, as GetQuantizedConvolutionMultipler
-    computes it: input_scale * filter_scale multiplied in float32 (unlike
-    `per_channel_multipliers`, whose product is in double), then divided in double."""
-    product = np.float32(input_scale) * np.float32(filter_scale)
-    return quantize_multiplier(float(product) / float(output_scale))
-
-
 def lookup_table(function, input_min: int = INT8_MIN, input_max: int = INT8_MAX) -> np.ndarray:
     """Tabulate an int8 -> int8 function over every input value, indexed by (q - input_min)."""
     return np.array([function(q) for q in range(input_min, input_max + 1)], dtype=np.int8)

@@ -1,0 +1,332 @@
+"""CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on int8 activations and int8 weights.
+
+The semantics are TensorFlow Lite Micro's reference kernels (reference_integer_ops
+ConvPerChannel, DepthwiseConvPerChannel, FullyConnected and FullyConnectedPerChannel);
+the C kernels are in templates/kernels/tg_conv.c. Everything that does not depend on
+the input is computed here, at compile time:
+
+- output multipliers and shifts: input_scale * filter_scale / output_scale in double
+  from the float32 scales, per output channel (a per-tensor filter scale broadcast), as
+  PopulateConvolutionQuantizationParams does. For a per-tensor FULLY_CONNECTED, TFLM's
+  source (GetQuantizedConvolutionMultipler) multiplies the two scales as floats, but the
+  TFLM build tinygen is checked against (the tflite-micro package) converts both to
+  double before multiplying (see its machine code), so the double product is used there
+  too; tests/ops/test_conv.py has models on which the two roundings give different
+  outputs. When every channel ends up with the same pair, one pair is stored;
+- the fused activation's clamp bounds (CalculateActivationRangeQuantized);
+- the input zero point folded into the bias: TFLM sums filter * (input - zero_point)
+  over the taps inside the image; the kernels sum filter * input over every tap, with
+  taps outside the image reading the zero point, starting from
+  bias - zero_point * sum(filter). Both sums are equal modulo 2^32, so the outputs are
+  identical, and the kernels save one addition per multiply;
+- the window geometry (padding, output size) with TFLite's padding rules.
+
+Weights keep TFLite's layouts, which already suit the kernels: OHWI for CONV_2D (one
+contiguous row per output channel), 1HWO for DEPTHWISE_CONV_2D (one contiguous row of
+channels per tap), [out, in] for FULLY_CONNECTED.
+
+Refused, with the reason: anything but int8 activations (int16 16x8 models, float
+models), non-int8 or non-constant weights (hybrid models), asymmetric weights, an int64
+or non-constant bias, fused activations other than none, ReLU, ReLU-1..1 and ReLU6, and
+shapes that disagree with the op's options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import Graph, Op, Tensor, shape_str
+from ..quant import (ACTIVATION_NAMES, ACTIVATION_NONE, ACTIVATION_RELU, ACTIVATION_RELU6,
+                     ACTIVATION_RELU_N1_TO_1, activation_range, per_channel_multipliers, wrap_int32)
+from .geometry import PADDING_NAMES, Window, window
+from .registry import ConstArray, Layer, OpSpec, check_dtypes, register
+
+FUSED_ACTIVATIONS = (ACTIVATION_NONE, ACTIVATION_RELU, ACTIVATION_RELU_N1_TO_1, ACTIVATION_RELU6)
+# FullyConnectedOptions.weights_format: only the plain [out, in] matrix is supported.
+WEIGHTS_FORMAT_DEFAULT = 0
+# The axis of the output channels in each op's filter (TFLite's quantized dimension).
+CONV_CHANNEL_AXIS, DEPTHWISE_CHANNEL_AXIS, FULLY_CONNECTED_CHANNEL_AXIS = 0, 3, 0
+# FULLY_CONNECTED: TFLM refuses a per-tensor model whose bias scale is this far (relative
+# to the output scale) from input_scale * filter_scale (GetQuantizedConvolutionMultipler).
+BIAS_SCALE_TOLERANCE = 0.02
+KERNELS = ("conv",)
+
+
+@dataclass(frozen=True)
+class Operands:
+    input: Tensor
+    filter: Tensor
+    bias: Tensor | None
+    output: Tensor
+
+
+def operands(graph: Graph, op: Op) -> Operands:
+    inputs = graph.op_inputs(op)
+    return Operands(inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None, graph.op_outputs(op)[0])
+
+
+def fused_activation(op: Op) -> int:
+    return int(op.options.get("fused_activation_function", ACTIVATION_NONE))
+
+
+# --- checks --------------------------------------------------------------------------
+
+
+def check_operands(graph: Graph, op: Op, channel_axis: int) -> str | None:
+    """What the three ops require alike: int8 activations, a constant symmetric int8
+    filter quantized per tensor or along `channel_axis`, an optional constant int32 bias
+    with one value per output channel, and a supported fused activation."""
+    if len(op.inputs) not in (2, 3) or len(op.outputs) != 1:
+        return f"expects 2 or 3 inputs and 1 output, has {len(op.inputs)} and {len(op.outputs)}"
+    x = operands(graph, op)
+    if "int16" in (x.input.dtype, x.output.dtype):
+        return "int16 activations (16x8 quantization) are not supported, only int8"
+    if "float32" in (x.input.dtype, x.output.dtype):
+        return "float activations are not supported, only int8 (convert the model with full-integer quantization)"
+    reason = check_dtypes(graph, op, ("int8", None, None), ("int8",))
+    if reason:
+        return reason
+    if x.input.quant.per_channel or x.output.quant.per_channel:
+        return "per-channel quantized activations are not supported"
+    if x.filter.dtype == "float32":
+        return (f"filter '{x.filter.name}' is float32: float and hybrid (dynamic-range) models are not "
+                "supported, weights must be int8")
+    if x.filter.dtype != "int8":
+        return f"filter '{x.filter.name}' is {x.filter.dtype}, expected int8"
+    if not x.filter.is_constant:
+        return f"filter '{x.filter.name}' is not a constant"
+    if x.filter.quant is None:
+        return f"filter '{x.filter.name}' has no quantization parameters"
+    if x.filter.quant.per_channel and x.filter.quant.axis != channel_axis:
+        return (f"filter '{x.filter.name}' is quantized along axis {x.filter.quant.axis}, "
+                f"expected the output channel axis {channel_axis}")
+    if any(zero_point != 0 for zero_point in x.filter.quant.zero_points):
+        return f"filter '{x.filter.name}' has a non-zero zero point (TFLite Micro needs symmetric int8 weights)"
+    if len(x.filter.shape) <= channel_axis:
+        return f"filter '{x.filter.name}' has shape {x.filter.shape}"
+    channels = x.filter.shape[channel_axis]
+    if x.bias is not None:
+        if x.bias.dtype != "int32":
+            return f"bias '{x.bias.name}' is {x.bias.dtype}, expected int32"
+        if not x.bias.is_constant:
+            return f"bias '{x.bias.name}' is not a constant"
+        if x.bias.num_elements != channels:
+            return f"bias '{x.bias.name}' has {x.bias.num_elements} values for {channels} output channels"
+    activation = fused_activation(op)
+    if activation not in FUSED_ACTIVATIONS:
+        return f"fused activation {ACTIVATION_NAMES.get(activation, activation)} is not supported"
+    return None
+
+
+def conv_window(graph: Graph, op: Op) -> Window:
+    """The sliding window of a CONV_2D or DEPTHWISE_CONV_2D (both filters are [*, H, W, *])."""
+    x = operands(graph, op)
+    options = op.options
+    return window(int(options["padding"]), x.input.shape[1], x.input.shape[2], x.filter.shape[1],
+                  x.filter.shape[2], int(options.get("stride_h", 1)), int(options.get("stride_w", 1)),
+                  int(options.get("dilation_h_factor", 1)), int(options.get("dilation_w_factor", 1)))
+
+
+def check_window(graph: Graph, op: Op, output_channels: int) -> str | None:
+    """4-D NHWC tensors, known padding, positive strides and dilations, and an output shape
+    equal to the one TFLite computes from them."""
+    x = operands(graph, op)
+    for role, tensor in (("input", x.input), ("filter", x.filter), ("output", x.output)):
+        if len(tensor.shape) != 4:
+            return f"{role} '{tensor.name}' has shape {shape_str(tensor.shape)}, expected 4-D"
+    options = op.options
+    if options.get("padding") not in PADDING_NAMES:
+        return f"padding {options.get('padding')} is not SAME or VALID"
+    for key in ("stride_h", "stride_w", "dilation_h_factor", "dilation_w_factor"):
+        if int(options.get(key, 1)) < 1:
+            return f"{key} is {options.get(key)}"
+    geometry = conv_window(graph, op)
+    expected = (x.input.shape[0], geometry.out_h, geometry.out_w, output_channels)
+    if x.output.shape != expected:
+        return (f"output shape {shape_str(x.output.shape)} differs from {shape_str(expected)}, "
+                "the shape the window gives")
+    return None
+
+
+def check_conv_2d(graph: Graph, op: Op) -> str | None:
+    reason = check_operands(graph, op, CONV_CHANNEL_AXIS)
+    if reason:
+        return reason
+    x = operands(graph, op)
+    reason = check_window(graph, op, x.filter.shape[0])
+    if reason:
+        return reason
+    input_channels, filter_channels, output_channels = x.input.shape[3], x.filter.shape[3], x.filter.shape[0]
+    if filter_channels == 0 or input_channels % filter_channels:
+        return f"{input_channels} input channels do not split into groups of the filter's {filter_channels}"
+    groups = input_channels // filter_channels
+    if output_channels % groups:
+        return f"{output_channels} output channels do not split into {groups} groups"
+    return None
+
+
+def check_depthwise_conv_2d(graph: Graph, op: Op) -> str | None:
+    reason = check_operands(graph, op, DEPTHWISE_CHANNEL_AXIS)
+    if reason:
+        return reason
+    x = operands(graph, op)
+    reason = check_window(graph, op, x.filter.shape[3])
+    if reason:
+        return reason
+    if x.filter.shape[0] != 1:
+        return f"filter '{x.filter.name}' has shape {shape_str(x.filter.shape)}, expected 1xHxWxC"
+    multiplier = int(op.options.get("depth_multiplier", 1))
+    if x.input.shape[3] * multiplier != x.filter.shape[3]:
+        # TFLM loops over the option's multiplier: shapes that disagree with it are not a
+        # depthwise convolution TFLM computes correctly.
+        return (f"depth_multiplier {multiplier} times {x.input.shape[3]} input channels is not the "
+                f"filter's {x.filter.shape[3]} output channels")
+    return None
+
+
+def fully_connected_rows(graph: Graph, op: Op) -> tuple[int, int, int]:
+    """(batches, input depth, output depth): the input read as rows of the filter's depth."""
+    x = operands(graph, op)
+    output_depth, input_depth = x.filter.shape
+    return x.output.num_elements // max(output_depth, 1), input_depth, output_depth
+
+
+def check_fully_connected(graph: Graph, op: Op) -> str | None:
+    reason = check_operands(graph, op, FULLY_CONNECTED_CHANNEL_AXIS)
+    if reason:
+        return reason
+    x = operands(graph, op)
+    if int(op.options.get("weights_format", WEIGHTS_FORMAT_DEFAULT)) != WEIGHTS_FORMAT_DEFAULT:
+        return "shuffled weights formats are not supported"
+    if len(x.filter.shape) != 2:
+        return f"filter '{x.filter.name}' has shape {shape_str(x.filter.shape)}, expected 2-D"
+    batches, input_depth, output_depth = fully_connected_rows(graph, op)
+    if not x.output.shape or x.output.shape[-1] != output_depth:
+        return f"output shape {shape_str(x.output.shape)} does not end in the filter's {output_depth} channels"
+    if x.input.num_elements != batches * input_depth:
+        return (f"input shape {shape_str(x.input.shape)} is not {batches} rows of the filter's "
+                f"depth {input_depth}")
+    if x.bias is not None and not x.filter.quant.per_channel:
+        bias_scale = x.bias.quant.scales[0] if x.bias.quant is not None else 0.0
+        product_scale = x.input.quant.scale * x.filter.quant.scale
+        if abs(product_scale - bias_scale) / x.output.quant.scale > BIAS_SCALE_TOLERANCE:
+            return (f"bias scale {bias_scale} is not input scale * filter scale ({product_scale}); "
+                    "TFLite Micro refuses this model")
+    return None
+
+
+# --- lowering ------------------------------------------------------------------------
+
+
+def requantization(x: Operands, activation: int, multipliers: np.ndarray, shifts: np.ndarray,
+                   filter_sums: np.ndarray) -> tuple[dict[str, int], tuple[ConstArray, ...]]:
+    """The template parameters and constants of tg_conv_requant_t: the bias with the input
+    zero point folded in, the multipliers and shifts (one pair if all channels share it),
+    the output zero point and the activation's clamp bounds."""
+    bias = x.bias.data.reshape(-1).astype(np.int64) if x.bias is not None else np.zeros(len(filter_sums), np.int64)
+    input_zero_point = x.input.quant.zero_point
+    folded = np.array([wrap_int32(int(b) - input_zero_point * int(s)) for b, s in zip(bias, filter_sums)],
+                      dtype=np.int32)
+    per_channel = bool(np.any(multipliers != multipliers[0]) or np.any(shifts != shifts[0]))
+    if not per_channel:
+        multipliers, shifts = multipliers[:1], shifts[:1]
+    output_zero_point = x.output.quant.zero_point
+    activation_min, activation_max = activation_range(activation, x.output.quant.scale, output_zero_point)
+    params = dict(per_channel=int(per_channel), output_zero_point=output_zero_point,
+                  activation_min=activation_min, activation_max=activation_max)
+    origin = "bias" if x.bias is not None else "0 (no bias)"
+    constants = (
+        ConstArray("bias", "int32_t", folded,
+                   f"{origin} - input zero point ({input_zero_point}) * sum of each channel's filter"),
+        ConstArray("multiplier", "int32_t", multipliers.astype(np.int32), "Q31 output multipliers"),
+        ConstArray("shift", "int32_t", shifts.astype(np.int32), "output shifts (> 0: left)"),
+    )
+    return params, constants
+
+
+def output_multipliers(x: Operands, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    return per_channel_multipliers(x.input.quant.scale, x.filter.quant.scales, x.output.quant.scale, channels)
+
+
+def window_params(x: Operands, geometry: Window) -> dict[str, int]:
+    """The template parameters CONV_2D and DEPTHWISE_CONV_2D share: batches, input
+    channels and the fields of tg_conv_window_t."""
+    return dict(batches=x.input.shape[0], input_h=x.input.shape[1], input_w=x.input.shape[2],
+                input_c=x.input.shape[3], filter_h=geometry.filter_h, filter_w=geometry.filter_w,
+                output_h=geometry.out_h, output_w=geometry.out_w, stride_h=geometry.stride_h,
+                stride_w=geometry.stride_w, dilation_h=geometry.dilation_h, dilation_w=geometry.dilation_w,
+                pad_top=geometry.pad_top, pad_left=geometry.pad_left,
+                input_zero_point=x.input.quant.zero_point)
+
+
+def window_summary(kind: str, x: Operands, geometry: Window, op: Op, details: str = "") -> str:
+    """E.g. 'CONV_2D 1x49x10x1 -> 1x25x5x64, filter 10x4, stride 2x2, SAME, ReLU'."""
+    parts = [f"{kind} {shape_str(x.input.shape)} -> {shape_str(x.output.shape)}",
+             f"filter {geometry.filter_h}x{geometry.filter_w}", f"stride {geometry.stride_h}x{geometry.stride_w}"]
+    if (geometry.dilation_h, geometry.dilation_w) != (1, 1):
+        parts.append(f"dilation {geometry.dilation_h}x{geometry.dilation_w}")
+    parts.append(PADDING_NAMES[int(op.options["padding"])])
+    if details:
+        parts.append(details)
+    return ", ".join(parts) + activation_suffix(op)
+
+
+def activation_suffix(op: Op) -> str:
+    activation = fused_activation(op)
+    return "" if activation == ACTIVATION_NONE else f", {ACTIVATION_NAMES[activation]}"
+
+
+def lower_conv_2d(graph: Graph, op: Op, backend: str) -> Layer:
+    x = operands(graph, op)
+    geometry = conv_window(graph, op)
+    output_channels, _, _, filter_channels = x.filter.shape
+    filter_sums = x.filter.data.reshape(output_channels, -1).sum(axis=1, dtype=np.int64)
+    params, constants = requantization(x, fused_activation(op), *output_multipliers(x, output_channels),
+                                       filter_sums)
+    params.update(window_params(x, geometry), filter_c=filter_channels, output_c=output_channels)
+    groups = x.input.shape[3] // filter_channels
+    pointwise = (geometry.filter_h, geometry.filter_w) == (1, 1)
+    return Layer(
+        op=op, template="ops/conv_2d.c.j2", kernels=KERNELS, params=params,
+        constants=(ConstArray("filter", "int8_t", x.filter.data, "filter [C_out, H, W, C_in]"),) + constants,
+        scratch_bytes=0 if pointwise else geometry.filter_h * geometry.filter_w * filter_channels,
+        summary=window_summary("CONV_2D", x, geometry, op, f"{groups} groups" if groups > 1 else ""))
+
+
+def lower_depthwise_conv_2d(graph: Graph, op: Op, backend: str) -> Layer:
+    x = operands(graph, op)
+    geometry = conv_window(graph, op)
+    output_channels = x.filter.shape[3]
+    depth_multiplier = output_channels // x.input.shape[3]
+    filter_sums = x.filter.data.reshape(-1, output_channels).sum(axis=0, dtype=np.int64)
+    params, constants = requantization(x, fused_activation(op), *output_multipliers(x, output_channels),
+                                       filter_sums)
+    params.update(window_params(x, geometry), depth_multiplier=depth_multiplier)
+    return Layer(
+        op=op, template="ops/depthwise_conv_2d.c.j2", kernels=KERNELS, params=params,
+        constants=(ConstArray("filter", "int8_t", x.filter.data, "filter [1, H, W, C_out]"),) + constants,
+        scratch_bytes=4 * output_channels,
+        summary=window_summary("DEPTHWISE_CONV_2D", x, geometry, op,
+                               f"depth multiplier {depth_multiplier}" if depth_multiplier > 1 else ""))
+
+
+def lower_fully_connected(graph: Graph, op: Op, backend: str) -> Layer:
+    x = operands(graph, op)
+    batches, input_depth, output_depth = fully_connected_rows(graph, op)
+    filter_sums = x.filter.data.sum(axis=1, dtype=np.int64)
+    params, constants = requantization(x, fused_activation(op), *output_multipliers(x, output_depth),
+                                       filter_sums)
+    params.update(batches=batches, input_depth=input_depth, output_depth=output_depth)
+    rows = f" ({batches} rows of {input_depth})" if batches > 1 else ""
+    return Layer(
+        op=op, template="ops/fully_connected.c.j2", kernels=KERNELS, params=params,
+        constants=(ConstArray("filter", "int8_t", x.filter.data, "filter [C_out, C_in]"),) + constants,
+        summary=(f"FULLY_CONNECTED {shape_str(x.input.shape)} -> {shape_str(x.output.shape)}{rows}"
+                 + activation_suffix(op)))
+
+
+register(OpSpec("CONV_2D", check_conv_2d, lower_conv_2d))
+register(OpSpec("DEPTHWISE_CONV_2D", check_depthwise_conv_2d, lower_depthwise_conv_2d))
+register(OpSpec("FULLY_CONNECTED", check_fully_connected, lower_fully_connected))
