@@ -3,29 +3,36 @@ package), whose reference kernels CMSIS-NN and tinygen's kernels must match bit 
 
 LiteRT's default (XNNPACK) path differs from TFLM by a few LSB, so it is never the
 reference here.
+
+TFLM aborts the whole process on some inputs (e.g. a softmax row whose exponentials
+overflow its accumulator), so it runs in a forked child process: an abort there becomes
+a TinygenError here instead of killing the caller.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
 
 from .errors import TinygenError
 
+# TFLM's arena holds the activations plus per-tensor bookkeeping; the defaults of the
+# Python package (10x the file size) are too small for models with few weights.
+ARENA_MARGIN_BYTES = 64 * 1024
+BOOKKEEPING_BYTES_PER_TENSOR = 512
 
-def reference_outputs(model_path: str | Path, samples: list[list[np.ndarray]],
-                      num_outputs: int) -> list[list[np.ndarray]]:
-    """Run TFLM on each sample (a list with one array per graph input); return, per sample,
-    the list of its `num_outputs` output arrays."""
-    try:
-        from tflite_micro import runtime
-    except ImportError as error:  # pragma: no cover - a broken install
-        raise TinygenError(f"the TFLite Micro reference is not installed (pip package tflite-micro): {error}") from None
-    try:
-        interpreter = runtime.Interpreter.from_file(str(model_path))
-    except Exception as error:
-        raise TinygenError(f"TFLite Micro cannot load {model_path}: {error}") from None
+
+def arena_size(activation_bytes: int, tensor_count: int) -> int:
+    """A TFLM arena large enough for any plan of these activations."""
+    return 2 * activation_bytes + BOOKKEEPING_BYTES_PER_TENSOR * tensor_count + ARENA_MARGIN_BYTES
+
+
+def _run(model_path: str, samples: list[list[np.ndarray]], num_outputs: int, arena_bytes: int):
+    from tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_file(model_path, arena_size=arena_bytes)
     results = []
     for sample in samples:
         for index, array in enumerate(sample):
@@ -33,3 +40,34 @@ def reference_outputs(model_path: str | Path, samples: list[list[np.ndarray]],
         interpreter.invoke()
         results.append([np.array(interpreter.get_output(index), copy=True) for index in range(num_outputs)])
     return results
+
+
+def _child(connection, *arguments) -> None:
+    try:
+        connection.send(("ok", _run(*arguments)))
+    except Exception as error:  # reported to the parent as a TinygenError
+        connection.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        connection.close()
+
+
+def reference_outputs(model_path: str | Path, samples: list[list[np.ndarray]], num_outputs: int,
+                      arena_bytes: int) -> list[list[np.ndarray]]:
+    """Run TFLM on each sample (a list with one array per graph input); return, per sample,
+    the list of its `num_outputs` output arrays."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(sender, str(model_path), samples, num_outputs, arena_bytes))
+    process.start()
+    sender.close()
+    try:
+        status, payload = receiver.recv()
+    except EOFError:
+        process.join()
+        raise TinygenError(f"the TFLite Micro reference aborted on {Path(model_path).name} "
+                           f"(exit code {process.exitcode}); the model or these inputs are outside what TFLM "
+                           "computes") from None
+    process.join()
+    if status != "ok":
+        raise TinygenError(f"TFLite Micro cannot run {Path(model_path).name}: {payload}")
+    return payload

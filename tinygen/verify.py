@@ -19,7 +19,7 @@ from . import codegen
 from .compiler import CompiledModel, compile_model
 from .errors import TinygenError
 from .ir import Graph
-from .reference import reference_outputs
+from .reference import arena_size, reference_outputs
 from .toolchain import compile_host, run_tool
 
 Samples = list[list[np.ndarray]]
@@ -151,7 +151,9 @@ class HostRunner:
 def check(compiled: CompiledModel, runner: Runner, samples: Samples, target: str) -> VerifyResult:
     """Run `samples` through `runner` and through TFLM; compare."""
     graph = compiled.graph
-    expected = reference_outputs(compiled.source, samples, len(graph.outputs))
+    activations = [t for t in graph.tensors if not t.is_constant]
+    expected = reference_outputs(compiled.source, samples, len(graph.outputs),
+                                 arena_size(sum(t.nbytes for t in activations), len(graph.tensors)))
     actual = runner(samples)
     names = [graph.tensors[i].name for i in graph.outputs]
     mismatches, first = compare(expected, actual, names)
