@@ -1,8 +1,11 @@
-"""Firmware: a generated model library + a harness, cross-compiled for one board.
+"""Firmware: a generated model library + a harness or an application, cross-compiled for one board.
 
 `build_firmware` renders the harness from templates/firmware/ (startup code and vector table,
 linker script, console and exit, the harness main), compiles it with the library using
 arm-none-eabi-gcc and the board's flags, links, and reads back how flash and RAM are spent.
+`build_application` does the same with a user's application (its own main.c, which prints
+through tg_firmware.h's console) in place of the harness; `write_support` only renders the
+board support files (start-up, linker script, console), for another build system to compile.
 
 Two targets:
 - `Target.QEMU`: linked at the QEMU machine's addresses; the harness reads inputs from host
@@ -32,21 +35,24 @@ from . import __version__, codegen
 from .boards import Board, MemoryRegion, Uart, load_board
 from .compiler import CompiledModel
 from .errors import BuildError, MemoryOverflowError
-from .toolchain import WARNING_FLAGS, find_tool, run_tool
+from .toolchain import WARNING_FLAGS, cmsis_nn_library, find_tool, run_tool
 
 CROSS_HINT = "install the Arm cross compiler (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)"
 COMMON_CFLAGS = ("-O2", "-g", "-ffunction-sections", "-fdata-sections")
+# CMSIS-NN's own sources: the same code generation, without -Werror on code that is not tinygen's.
+CMSIS_NN_CFLAGS = ("-std=c99", "-O2", "-ffunction-sections", "-fdata-sections")
 LINK_FLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments")
 # The fault handler's own stack, above the main stack (which may be what overflowed).
 FAULT_STACK_BYTES = 256
 
-_HARNESS_TEMPLATES = {
+# What every firmware needs around its main(): start-up, linker script, console and exit.
+_SUPPORT_TEMPLATES = {
     "tg_firmware.h": "firmware/tg_firmware.h.j2",
     "startup.c": "firmware/startup.c.j2",
     "console.c": "firmware/console.c.j2",
-    "main.c": "firmware/main.c.j2",
     "linker.ld": "firmware/linker.ld.j2",
 }
+_HARNESS_TEMPLATES = {**_SUPPORT_TEMPLATES, "main.c": "firmware/main.c.j2"}
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
 
 
@@ -122,16 +128,22 @@ class Firmware:
     outputs: tuple[codegen.IOPort, ...]
     layer_summaries: tuple[str, ...]
     profile: bool
-    vector_count: int  # embedded test vectors; 0: inputs come from host files
+    vector_count: int  # embedded test vectors (tinygen's harness)
+    app_sources: tuple[Path, ...]  # the application's sources; empty for tinygen's harness
     directory: Path
     elf: Path
     binary: Path
     map_file: Path
     memory: MemoryUsage
 
+    @property
+    def reads_host_files(self) -> bool:
+        """tinygen's harness without embedded vectors: inputs and outputs are host files."""
+        return not self.app_sources and self.vector_count == 0
+
 
 @dataclass(frozen=True)
-class _HarnessContext:
+class _FirmwareContext:
     """What the firmware templates see."""
 
     version: str
@@ -158,51 +170,103 @@ def build_firmware(compiled: CompiledModel, board: Board | str, out_dir: str | P
     split an inference into layers. BuildError if a compile fails; MemoryOverflowError if
     the firmware does not fit the real chip.
     """
-    board = load_board(board) if isinstance(board, str) else board
-    if compiled.directory is None:
-        raise BuildError("the model library has not been written to disk (compile_model needs out_dir)")
     if target is Target.BOARD and vectors is None:
         raise BuildError("firmware for the board itself checks embedded test vectors: pass `vectors`")
+    board = _board(board)
     out = Path(out_dir)
-    harness_dir = out / "harness"
-    harness_dir.mkdir(parents=True, exist_ok=True)
-    library = compiled.library
+    context = _context(compiled, board, target, profile, vectors)
+    harness_dir = _render(context, _HARNESS_TEMPLATES, out / "harness")
+    return _build(compiled, context, out, harness_dir, {"harness": sorted(harness_dir.glob("*.c"))}, app_sources=())
 
+
+def build_application(compiled: CompiledModel, board: Board | str, app_sources: list[str | Path],
+                      out_dir: str | Path, *, target: Target = Target.QEMU) -> Firmware:
+    """Cross-compile an application (C sources with its own main(), which returns the exit
+    status) with the library `compiled` for `board` into `out_dir`: <model>.elf, .bin, .map,
+    and the board support files in support/. The application includes "<model>.h" and
+    "tg_firmware.h" (console output: tg_print...; on QEMU the exit status reaches the host).
+    """
+    sources = tuple(Path(source) for source in app_sources)
+    if not sources:
+        raise BuildError("an application needs at least one C source")
+    missing = [str(source) for source in sources if not source.is_file()]
+    if missing:
+        raise BuildError(f"application source(s) not found: {', '.join(missing)}")
+    board = _board(board)
+    out = Path(out_dir)
+    context = _context(compiled, board, target, profile=False, vectors=None)
+    support_dir = _render(context, _SUPPORT_TEMPLATES, out / "support")
+    groups = {"support": sorted(support_dir.glob("*.c")), "app": list(sources)}
+    return _build(compiled, context, out, support_dir, groups, app_sources=sources)
+
+
+def write_support(compiled: CompiledModel, board: Board | str, directory: str | Path,
+                  target: Target = Target.BOARD) -> Path:
+    """Render the board support files for an application (tg_firmware.h, startup.c,
+    console.c, linker.ld) into `directory`, without compiling: for another build system."""
+    return _render(_context(compiled, _board(board), target, profile=False, vectors=None), _SUPPORT_TEMPLATES,
+                   Path(directory))
+
+
+def _board(board: Board | str) -> Board:
+    return load_board(board) if isinstance(board, str) else board
+
+
+def _context(compiled: CompiledModel, board: Board, target: Target, profile: bool,
+             vectors: EmbeddedVectors | None) -> _FirmwareContext:
+    if compiled.directory is None:
+        raise BuildError("the model library has not been written to disk (compile_model needs out_dir)")
     on_qemu = target is Target.QEMU
     # The target's addresses, the real chip's sizes.
     flash_origin = board.qemu.flash.origin if on_qemu else board.flash.origin
     ram_origin = board.qemu.ram.origin if on_qemu else board.ram.origin
-    context = _HarnessContext(
+    return _FirmwareContext(
         version=__version__, board=board, target=target.value,
         flash=MemoryRegion(flash_origin, board.flash.size), ram=MemoryRegion(ram_origin, board.ram.size),
         console=board.qemu.console if on_qemu else board.console, semihosting=on_qemu,
-        model=library, profile=profile, vectors=vectors, exit_statuses=tuple(ExitStatus),
+        model=compiled.library, profile=profile, vectors=vectors, exit_statuses=tuple(ExitStatus),
         fault_stack_bytes=FAULT_STACK_BYTES)
-    _render_harness(context, harness_dir)
-
-    compiler = find_tool("arm-none-eabi-gcc", CROSS_HINT)
-    defines = ("-DTINYGEN_PROFILE",) if profile else ()
-    flags = [*board.cflags, *WARNING_FLAGS, *COMMON_CFLAGS, *defines,
-             f"-I{harness_dir}", f"-I{compiled.directory}"]
-    # Separate object folders: a model called "main" must not overwrite the harness's main.o.
-    objects = (_compile_all(compiler, flags, sorted(harness_dir.glob("*.c")), out / "obj" / "harness", board)
-               + _compile_all(compiler, flags, list(compiled.c_files), out / "obj" / "model", board))
-
-    elf, binary, map_file = (out / f"{library.name}{suffix}" for suffix in (".elf", ".bin", ".map"))
-    _link(compiler, board, objects, harness_dir / "linker.ld", elf, map_file)
-    run_tool([find_tool("arm-none-eabi-objcopy", CROSS_HINT), "-O", "binary", str(elf), str(binary)],
-             f"objcopy of {elf.name}")
-    return Firmware(board=board, target=target, model_name=library.name, inputs=library.inputs,
-                    outputs=library.outputs, layer_summaries=tuple(compiled.layer_summaries), profile=profile,
-                    vector_count=vectors.count if vectors else 0, directory=out, elf=elf, binary=binary,
-                    map_file=map_file, memory=memory_usage(elf, board, context.flash, context.ram))
 
 
-def _render_harness(context: _HarnessContext, harness_dir: Path) -> None:
+def _render(context: _FirmwareContext, templates: dict[str, str], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     env = codegen.environment()
     values = {field.name: getattr(context, field.name) for field in fields(context)}
-    for file_name, template in _HARNESS_TEMPLATES.items():
-        (harness_dir / file_name).write_text(env.get_template(template).render(values))
+    for file_name, template in templates.items():
+        (directory / file_name).write_text(env.get_template(template).render(values))
+    return directory
+
+
+def _build(compiled: CompiledModel, context: _FirmwareContext, out: Path, support_dir: Path,
+           sources: dict[str, list[Path]], app_sources: tuple[Path, ...]) -> Firmware:
+    """Compile each group of `sources` (objects in obj/<group>) and the model library
+    (obj/model), link with the linker script rendered into `support_dir`, make the .bin."""
+    board, library = context.board, compiled.library
+    compiler = find_tool("arm-none-eabi-gcc", CROSS_HINT)
+    defines = ("-DTINYGEN_PROFILE",) if context.profile else ()
+    # The application's headers are found beside its sources ("" includes), the rest here.
+    flags = [*board.cflags, *WARNING_FLAGS, *COMMON_CFLAGS, *defines, f"-I{support_dir}", f"-I{compiled.directory}"]
+    archives = []
+    if library.uses_cmsis_nn:
+        cmsis_nn = cmsis_nn_library(compiler, find_tool("arm-none-eabi-ar", CROSS_HINT),
+                                    (*board.cflags, *CMSIS_NN_CFLAGS))
+        flags += [f"-I{directory}" for directory in cmsis_nn.include_dirs]
+        archives.append(cmsis_nn.archive)
+    # Separate object folders: a model called "main" must not overwrite the harness's main.o.
+    objects = [obj for group, files in {**sources, "model": list(compiled.c_files)}.items()
+               for obj in _compile_all(compiler, flags, files, out / "obj" / group, board)]
+    objects += archives
+
+    elf, binary, map_file = (out / f"{library.name}{suffix}" for suffix in (".elf", ".bin", ".map"))
+    _link(compiler, board, objects, support_dir / "linker.ld", elf, map_file)
+    run_tool([find_tool("arm-none-eabi-objcopy", CROSS_HINT), "-O", "binary", str(elf), str(binary)],
+             f"objcopy of {elf.name}")
+    vectors = context.vectors
+    return Firmware(board=board, target=Target(context.target), model_name=library.name, inputs=library.inputs,
+                    outputs=library.outputs, layer_summaries=tuple(compiled.layer_summaries),
+                    profile=context.profile, vector_count=vectors.count if vectors else 0, app_sources=app_sources,
+                    directory=out, elf=elf, binary=binary, map_file=map_file,
+                    memory=memory_usage(elf, board, context.flash, context.ram))
 
 
 def _compile_all(compiler: str, flags: list[str], sources: list[Path], object_dir: Path, board: Board) -> list[Path]:

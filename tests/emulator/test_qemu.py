@@ -2,6 +2,7 @@
 and M55; instruction counts are exact (the same on every run) and split into layers; a
 firmware that faults, overflows its stack or hangs is reported as such, within a timeout."""
 
+import os
 import time
 
 import pytest
@@ -133,3 +134,18 @@ def test_hang_is_reported_within_the_timeout(tmp_path):
                                                    r"last console output: TINYGEN START two_input"):
         run_firmware(firmware, random_inputs(model.graph, 1, 0), timeout_s=3)
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.skipif(not os.environ.get("CMSIS_NN_PATH"),
+                    reason="CMSIS_NN_PATH is not set: point it at a CMSIS-NN checkout to run the cmsis-nn "
+                           "backend in QEMU")
+@pytest.mark.parametrize("board", CORE_BOARDS)
+@pytest.mark.parametrize("name", MLPERF_MODELS)
+def test_mlperf_model_bit_exact_in_qemu_with_cmsis_nn(name, board, tmp_path):
+    """The cmsis-nn backend, with CMSIS-NN cross-compiled for the board's core (its DSP code
+    on the M4 and M7, its MVE code on the M55), gives TFLM's bytes too."""
+    model = compile_model(mlperf_model(name), tmp_path / "model", backend="cmsis-nn")
+    runner = QemuRunner(build_firmware(model, board, tmp_path / "firmware"))
+    result = check(model, runner, samples_for(model.graph, 2, 13, None), target=board)
+    assert result.first_mismatch is None
+    assert result.bit_exact and result.mismatches == 0 and result.inputs_checked == 2
