@@ -1,11 +1,13 @@
 /*
- * tinygen kernels: int8 CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (see tg_conv.h).
+ * tinygen kernels: int8 CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on dense filters
+ * (see tg_conv.h).
  *
  * CONV_2D gathers the input patch of each output pixel into one contiguous row (1x1
  * filters use the input pixel itself), then takes its dot product with each output
- * channel's filter row; FULLY_CONNECTED is the same dot product on input rows.
- * DEPTHWISE_CONV_2D walks the filter taps once per output pixel and updates every
- * channel's accumulator for each tap, so the channel loop is innermost and contiguous.
+ * channel's filter row; FULLY_CONNECTED is the same dot product on input rows. Both are
+ * the loop nests of tg_conv.h with a dense row reader. DEPTHWISE_CONV_2D walks the
+ * filter taps once per output pixel and updates every channel's accumulator for each
+ * tap, so the channel loop is innermost and contiguous.
  */
 #include "tg_conv.h"
 
@@ -25,34 +27,16 @@ static int32_t tg_dot_s8(const int8_t *a, const int8_t *b, int32_t length)
     return sum;
 }
 
-/* The int8 output of channel `channel` from its accumulated products (bias not yet added). */
-static inline int8_t tg_conv_output(const tg_conv_requant_t *requant, int32_t channel, int32_t sum)
+/* tg_row_dot_t of a dense filter. */
+static int32_t tg_dense_row_dot(tg_filter_t *rows, const int8_t *vector)
 {
-    const int32_t index = requant->per_channel ? channel : 0;
-    const int32_t scaled = tg_requantize(requant->bias[channel] + sum, requant->multiplier[index],
-                                         requant->shift[index]);
-    return (int8_t)tg_clamp(scaled + requant->output_zero_point, requant->activation_min,
-                            requant->activation_max);
+    const int32_t sum = tg_dot_s8(rows->values, vector, rows->length);
+    rows->values += rows->length;
+    return sum;
 }
 
-/* Pixel (y, x) of an [H, W, channels] image, or NULL if it lies outside the image. */
-static inline const int8_t *tg_window_pixel(const tg_conv_window_t *window, const int8_t *image,
-                                            int32_t channels, int32_t y, int32_t x)
-{
-    if (y < 0 || y >= window->input_h || x < 0 || x >= window->input_w) {
-        return NULL;
-    }
-    return image + (y * window->input_w + x) * channels;
-}
-
-/*
- * Copy the window at input row in_y, column in_x into patch, as
- * [filter_h, filter_w, patch_c]: patch_c channels of each tap, starting at `image`
- * (which already points at the group's first channel). Taps outside the image read
- * the input zero point.
- */
-static void tg_gather_patch(const tg_conv_window_t *window, const int8_t *image, int32_t image_c,
-                            int32_t patch_c, int32_t in_y, int32_t in_x, int8_t *patch)
+void tg_conv_gather_patch(const tg_conv_window_t *window, const int8_t *image, int32_t image_c,
+                          int32_t patch_c, int32_t in_y, int32_t in_x, int8_t *patch)
 {
     for (int32_t filter_y = 0; filter_y < window->filter_h; ++filter_y) {
         const int32_t y = in_y + filter_y * window->dilation_h;
@@ -72,42 +56,7 @@ static void tg_gather_patch(const tg_conv_window_t *window, const int8_t *image,
 void tg_conv2d_s8(const tg_conv2d_params_t *params, const int8_t *input, int8_t *output,
                   int8_t *patch_buffer)
 {
-    const tg_conv_window_t *window = &params->window;
-    const int32_t groups = params->input_c / params->filter_c;
-    const int32_t channels_per_group = params->output_c / groups;
-    const int32_t patch_size = window->filter_h * window->filter_w * params->filter_c;
-    const int pointwise = window->filter_h == 1 && window->filter_w == 1;
-    const int32_t image_size = window->input_h * window->input_w * params->input_c;
-
-    for (int32_t batch = 0; batch < params->batches; ++batch) {
-        const int8_t *image = input + batch * image_size;
-        for (int32_t out_y = 0; out_y < window->output_h; ++out_y) {
-            const int32_t in_y = out_y * window->stride_h - window->pad_top;
-            for (int32_t out_x = 0; out_x < window->output_w; ++out_x) {
-                const int32_t in_x = out_x * window->stride_w - window->pad_left;
-                const int8_t *filter = params->filter;
-                int32_t channel = 0;
-                for (int32_t group = 0; group < groups; ++group) {
-                    const int8_t *group_image = image + group * params->filter_c;
-                    const int8_t *patch;
-                    if (pointwise) {
-                        /* A 1x1 window is never padded: its patch is part of one input pixel. */
-                        patch = group_image + (in_y * window->input_w + in_x) * params->input_c;
-                    } else {
-                        tg_gather_patch(window, group_image, params->input_c, params->filter_c, in_y, in_x,
-                                        patch_buffer);
-                        patch = patch_buffer;
-                    }
-                    for (int32_t i = 0; i < channels_per_group; ++i, ++channel) {
-                        output[channel] = tg_conv_output(&params->requant, channel,
-                                                         tg_dot_s8(filter, patch, patch_size));
-                        filter += patch_size;
-                    }
-                }
-                output += params->output_c;
-            }
-        }
-    }
+    tg_conv2d_rows(params, tg_dense_row_dot, input, output, patch_buffer);
 }
 
 /* accumulators[c] += taps[c] * pixel[c / depth_multiplier] for every output channel c. */
@@ -142,7 +91,7 @@ void tg_depthwise_conv2d_s8(const tg_depthwise_conv2d_params_t *params, const in
             const int32_t in_y = out_y * window->stride_h - window->pad_top;
             for (int32_t out_x = 0; out_x < window->output_w; ++out_x) {
                 const int32_t in_x = out_x * window->stride_w - window->pad_left;
-                const int8_t *taps = params->filter;
+                const int8_t *taps = params->filter.values;
                 memset(accumulators, 0, (size_t)output_c * sizeof(int32_t));
                 for (int32_t filter_y = 0; filter_y < window->filter_h; ++filter_y) {
                     const int32_t y = in_y + filter_y * window->dilation_h;
@@ -172,14 +121,5 @@ void tg_depthwise_conv2d_s8(const tg_depthwise_conv2d_params_t *params, const in
 void tg_fully_connected_s8(const tg_fully_connected_params_t *params, const int8_t *input,
                            int8_t *output)
 {
-    for (int32_t batch = 0; batch < params->batches; ++batch) {
-        const int8_t *filter = params->filter;
-        for (int32_t channel = 0; channel < params->output_depth; ++channel) {
-            output[channel] = tg_conv_output(&params->requant, channel,
-                                             tg_dot_s8(filter, input, params->input_depth));
-            filter += params->input_depth;
-        }
-        input += params->input_depth;
-        output += params->output_depth;
-    }
+    tg_fully_connected_rows(params, tg_dense_row_dot, input, output);
 }

@@ -13,6 +13,11 @@
  * and the kernels accumulate filter * input over every tap, reading the input zero
  * point for taps outside the image (those contribute filter * 0 in TFLM). The two sums
  * are equal modulo 2^32, so the requantized results are identical.
+ *
+ * The kernels here read dense int8 filters; tg_conv_compressed.h has the same ops on
+ * compressed filters (lookup tables of clustered values, sparse rows). Both instantiate
+ * the loop nests below with their own row reader, so that they differ only in how a
+ * filter row is read.
  */
 #ifndef TG_CONV_H
 #define TG_CONV_H
@@ -43,6 +48,39 @@ typedef struct {
 } tg_conv_window_t;
 
 /*
+ * A filter as rows: one per output channel, each the `length` values that the kernel
+ * multiplies with one input vector, in the order of that vector. Stored in one of four
+ * encodings (tinygen/weights.py chooses one per filter):
+ *  - dense: `values` holds every value, row after row (TFLite's layout);
+ *  - LUT: value i of row r is table[r * table_stride + index i], the indices `bits`
+ *    wide, packed 32 / bits to a word from the lowest bits, row after row (a row may
+ *    start inside a word);
+ *  - sparse: row r has entries[r] entries, the row's nonzero values in order, each
+ *    `steps` columns after the previous one (the first: after column 0); their values
+ *    are in `values`, or, for sparse LUT, packed indices as above.
+ * Pointers an encoding does not use are NULL. The kernels read the rows in order through
+ * a copy of the filter whose pointers, and index_field, they advance.
+ */
+typedef struct {
+    int32_t length;              /* values per row */
+    int32_t bits;                /* LUT index width, 1..6; 0: int8 values */
+    int32_t table_stride;        /* 1 << bits: a table per row; 0: one table for all rows */
+    int32_t index_field;         /* the index of indices[0] that starts the next row: 0 here */
+    const int8_t *values;
+    const int8_t *table;
+    const uint32_t *indices;
+    const uint16_t *entries;     /* sparse only */
+    const uint8_t *steps;        /* sparse only */
+} tg_filter_t;
+
+/*
+ * Reads the row that `rows` points at and returns its dot product with `vector`
+ * (`rows->length` values), then advances `rows` to the next row. The loop nests below
+ * start from a copy of the layer's filter at every output pixel.
+ */
+typedef int32_t (*tg_row_dot_t)(tg_filter_t *rows, const int8_t *vector);
+
+/*
  * CONV_2D, optionally grouped (groups = input_c / filter_c).
  * input  [batches, input_h, input_w, input_c]
  * filter [output_c, filter_h, filter_w, filter_c]  (as TFLite stores it)
@@ -56,7 +94,7 @@ typedef struct {
     int32_t filter_c;            /* input channels per group */
     int32_t output_c;
     tg_conv_window_t window;
-    const int8_t *filter;
+    tg_filter_t filter;          /* rows of filter_h * filter_w * filter_c values */
     tg_conv_requant_t requant;
 } tg_conv2d_params_t;
 
@@ -71,7 +109,8 @@ void tg_conv2d_s8(const tg_conv2d_params_t *params, const int8_t *input, int8_t 
 /*
  * DEPTHWISE_CONV_2D: output channel c = i * depth_multiplier + m filters input channel i.
  * input  [batches, input_h, input_w, input_c]
- * filter [1, filter_h, filter_w, input_c * depth_multiplier]  (as TFLite stores it)
+ * filter [1, filter_h, filter_w, input_c * depth_multiplier]  (as TFLite stores it;
+ *        compressed: rows of filter_h * filter_w taps, one per output channel)
  * output [batches, output_h, output_w, input_c * depth_multiplier]
  */
 typedef struct {
@@ -79,7 +118,7 @@ typedef struct {
     int32_t input_c;
     int32_t depth_multiplier;
     tg_conv_window_t window;
-    const int8_t *filter;
+    tg_filter_t filter;
     tg_conv_requant_t requant;
 } tg_depthwise_conv2d_params_t;
 
@@ -97,11 +136,95 @@ typedef struct {
     int32_t batches;
     int32_t input_depth;
     int32_t output_depth;
-    const int8_t *filter;
+    tg_filter_t filter;          /* rows of input_depth values */
     tg_conv_requant_t requant;
 } tg_fully_connected_params_t;
 
 void tg_fully_connected_s8(const tg_fully_connected_params_t *params, const int8_t *input,
                            int8_t *output);
+
+/* --- shared by the dense and the compressed kernels ------------------------------- */
+
+/* The int8 output of channel `channel` from its accumulated products (bias not yet added). */
+static inline int8_t tg_conv_output(const tg_conv_requant_t *requant, int32_t channel, int32_t sum)
+{
+    const int32_t index = requant->per_channel ? channel : 0;
+    const int32_t scaled = tg_requantize(requant->bias[channel] + sum, requant->multiplier[index],
+                                         requant->shift[index]);
+    return (int8_t)tg_clamp(scaled + requant->output_zero_point, requant->activation_min,
+                            requant->activation_max);
+}
+
+/* Pixel (y, x) of an [H, W, channels] image, or NULL if it lies outside the image. */
+static inline const int8_t *tg_window_pixel(const tg_conv_window_t *window, const int8_t *image,
+                                            int32_t channels, int32_t y, int32_t x)
+{
+    if (y < 0 || y >= window->input_h || x < 0 || x >= window->input_w) {
+        return NULL;
+    }
+    return image + (y * window->input_w + x) * channels;
+}
+
+/*
+ * Copy the window at input row in_y, column in_x into patch, as
+ * [filter_h, filter_w, patch_c]: patch_c channels of each tap, starting at `image`
+ * (which already points at the group's first channel). Taps outside the image read
+ * the input zero point.
+ */
+void tg_conv_gather_patch(const tg_conv_window_t *window, const int8_t *image, int32_t image_c,
+                          int32_t patch_c, int32_t in_y, int32_t in_x, int8_t *patch);
+
+/* CONV_2D with each filter row read by row_dot (see tg_conv2d_s8). */
+static inline void tg_conv2d_rows(const tg_conv2d_params_t *params, tg_row_dot_t row_dot,
+                                  const int8_t *input, int8_t *output, int8_t *patch_buffer)
+{
+    const tg_conv_window_t *window = &params->window;
+    const int32_t groups = params->input_c / params->filter_c;
+    const int32_t channels_per_group = params->output_c / groups;
+    const int pointwise = window->filter_h == 1 && window->filter_w == 1;
+    const int32_t image_size = window->input_h * window->input_w * params->input_c;
+
+    for (int32_t batch = 0; batch < params->batches; ++batch) {
+        const int8_t *image = input + batch * image_size;
+        for (int32_t out_y = 0; out_y < window->output_h; ++out_y) {
+            const int32_t in_y = out_y * window->stride_h - window->pad_top;
+            for (int32_t out_x = 0; out_x < window->output_w; ++out_x) {
+                const int32_t in_x = out_x * window->stride_w - window->pad_left;
+                tg_filter_t rows = params->filter;
+                int32_t channel = 0;
+                for (int32_t group = 0; group < groups; ++group) {
+                    const int8_t *group_image = image + group * params->filter_c;
+                    const int8_t *patch;
+                    if (pointwise) {
+                        /* A 1x1 window is never padded: its patch is part of one input pixel. */
+                        patch = group_image + (in_y * window->input_w + in_x) * params->input_c;
+                    } else {
+                        tg_conv_gather_patch(window, group_image, params->input_c, params->filter_c, in_y,
+                                             in_x, patch_buffer);
+                        patch = patch_buffer;
+                    }
+                    for (int32_t i = 0; i < channels_per_group; ++i, ++channel) {
+                        output[channel] = tg_conv_output(&params->requant, channel, row_dot(&rows, patch));
+                    }
+                }
+                output += params->output_c;
+            }
+        }
+    }
+}
+
+/* FULLY_CONNECTED with each filter row read by row_dot (see tg_fully_connected_s8). */
+static inline void tg_fully_connected_rows(const tg_fully_connected_params_t *params, tg_row_dot_t row_dot,
+                                           const int8_t *input, int8_t *output)
+{
+    for (int32_t batch = 0; batch < params->batches; ++batch) {
+        tg_filter_t rows = params->filter;
+        for (int32_t channel = 0; channel < params->output_depth; ++channel) {
+            output[channel] = tg_conv_output(&params->requant, channel, row_dot(&rows, input));
+        }
+        input += params->input_depth;
+        output += params->output_depth;
+    }
+}
 
 #endif /* TG_CONV_H */

@@ -1,8 +1,8 @@
 """Generated libraries compile without a warning for the host and for Cortex-M.
 
 `-std=c99 -Wall -Wextra -Werror` with the host gcc and with arm-none-eabi-gcc (Cortex-M4F
-and Cortex-M0+, which has no DSP extension and no FPU), on the MLPerf Tiny models and on a
-float-I/O model (QUANTIZE/DEQUANTIZE).
+and Cortex-M0+, which has no DSP extension and no FPU), on the MLPerf Tiny models (also
+with every compressed weight encoding) and on a float-I/O model (QUANTIZE/DEQUANTIZE).
 """
 
 import subprocess
@@ -34,6 +34,17 @@ def compile_objects(compiled, compiler, flags, out_dir):
 def test_mlperf_library_compiles_cleanly(tmp_path, name, target):
     compiler, flags = COMPILERS[target]
     compiled = compile_model(mlperf_model(name), tmp_path / "lib")
+    compile_objects(compiled, compiler, flags, tmp_path)
+
+
+@pytest.mark.parametrize("target", sorted(COMPILERS))
+@pytest.mark.parametrize("weights", ["lut", "sparse", "sparse-lut"])
+def test_compressed_library_compiles_cleanly(tmp_path, weights, target):
+    """The keyword-spotting model with every filter compressed: the CONV_2D, DEPTHWISE_CONV_2D
+    and FULLY_CONNECTED kernels of tg_conv_compressed.c and their row readers."""
+    compiler, flags = COMPILERS[target]
+    compiled = compile_model(mlperf_model("kws_ref_model"), tmp_path / "lib", weights=weights)
+    assert "tg_conv_compressed.c" in compiled.library.files
     compile_objects(compiled, compiler, flags, tmp_path)
 
 

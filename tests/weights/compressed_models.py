@@ -1,0 +1,131 @@
+"""Models whose weights are clustered and pruned by construction, for the weight-encoding tests.
+
+A `Pattern` says how every conv-family filter of a model looks after full-int8 conversion: at
+most 2^bits distinct int8 values per output channel or per tensor (zero counted when there
+are zeros), a share of zeros, and optionally every other output channel entirely zero.
+`pattern_model` sets such float weights with numpy (seeded) in a small Keras network and
+converts it with tests/modelgen.py. Per-tensor patterns put the same largest magnitude in
+every channel, so that the per-channel scales of the converter come out equal and the int8
+values of all channels come from one set. The `pattern_path` fixture (imported by the test
+modules) converts each model once per session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from modelgen import convert_int8, keras
+
+# Candidate centroids: far enough apart (1/16) that no two share an int8 value.
+_GRID = np.array([v for v in np.linspace(-1.0, 1.0, 33) if v != 0.0])
+
+
+@dataclass(frozen=True)
+class Pattern:
+    bits: int  # at most 2**bits distinct int8 values per table
+    per_channel: bool  # one table per output channel (else one per tensor)
+    sparsity: float = 0.0  # share of zeros in each channel that is not all zero
+    zero_rows: bool = False  # every other output channel entirely zero
+
+    @property
+    def id(self) -> str:
+        scope = "channel" if self.per_channel else "tensor"
+        zeros = "-zero-rows" if self.zero_rows else ""
+        return f"{self.bits}bit-{scope}-{round(self.sparsity * 100)}pct{zeros}"
+
+    @property
+    def has_zeros(self) -> bool:
+        return self.sparsity > 0 or self.zero_rows
+
+    @property
+    def nonzero_values(self) -> int:
+        """Distinct nonzero values per table: zero takes one of the 2^bits when present."""
+        return 2 ** self.bits - (1 if self.has_zeros else 0)
+
+
+def _centroids(count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` distinct nonzero values, the largest magnitude 1."""
+    chosen = rng.choice(_GRID, size=count, replace=False)
+    return chosen / np.abs(chosen).max()
+
+
+def clustered_matrix(elements: int, channels: int, pattern: Pattern, rng: np.random.Generator) -> np.ndarray:
+    """Float weights [elements, channels] (column c: output channel c) following `pattern`."""
+    shared = _centroids(pattern.nonzero_values, rng)
+    matrix = np.zeros((elements, channels), dtype=np.float32)
+    for channel in range(channels):
+        if pattern.zero_rows and channel % 2 == 0:
+            continue
+        centroids = shared if not pattern.per_channel else _centroids(pattern.nonzero_values, rng)
+        column = rng.choice(centroids, size=elements)
+        column[:min(elements, len(centroids))] = rng.permutation(centroids)[:elements]  # every value, if room
+        largest = int(rng.integers(elements))
+        column[largest] = centroids[np.abs(centroids).argmax()]  # the same scale in every channel
+        others = np.delete(np.arange(elements), largest)
+        column[rng.choice(others, size=int(round(pattern.sparsity * elements)), replace=False)] = 0.0
+        matrix[:, channel] = column
+    return matrix
+
+
+def set_pattern(layer, pattern: Pattern, rng: np.random.Generator) -> None:
+    """Give a Conv2D, DepthwiseConv2D or Dense the pattern's kernel and a seeded bias. Each
+    kernel is viewed as [taps, output channels] in the order TFLite numbers the channels."""
+    kernel, *bias = layer.get_weights()
+    channels = kernel.shape[-1] * (kernel.shape[-2] if isinstance(layer, keras().layers.DepthwiseConv2D) else 1)
+    matrix = clustered_matrix(kernel.size // channels, channels, pattern, rng)
+    layer.set_weights([matrix.reshape(kernel.shape)] + [rng.normal(0.0, 0.5, b.shape).astype(np.float32)
+                                                        for b in bias])
+
+
+def pattern_model(pattern: Pattern, path: Path, seed: int) -> Path:
+    """CONV_2D 3x3 (ReLU) -> DEPTHWISE_CONV_2D 3x3, depth multiplier 2 -> CONV_2D 1x1 ->
+    FULLY_CONNECTED on 384 values, every filter following `pattern`. Per-tensor patterns
+    also quantize the FULLY_CONNECTED filter per tensor."""
+    k = keras()
+    k.utils.set_random_seed(seed)
+    x = k.Input(shape=(8, 8, 3), batch_size=1)
+    layers = [k.layers.Conv2D(8, 3, padding="same", activation="relu"),
+              k.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2),
+              k.layers.Conv2D(6, 1)]
+    y = x
+    for layer in layers:
+        y = layer(y)
+    dense = k.layers.Dense(10)
+    model = k.Model(x, dense(k.layers.Flatten()(y)))
+    rng = np.random.default_rng(seed)
+    for layer in layers + [dense]:
+        set_pattern(layer, pattern, rng)
+    return convert_int8(model, path, seed=seed, per_tensor_dense=not pattern.per_channel)
+
+
+def long_gap_model(path: Path, seed: int) -> Path:
+    """FULLY_CONNECTED of 4 outputs on 600 inputs whose rows hold a few nonzero values more
+    than 255 columns apart (and one row of zeros): sparse rows need bridging entries."""
+    k = keras()
+    k.utils.set_random_seed(seed)
+    x = k.Input(shape=(600,), batch_size=1)
+    dense = k.layers.Dense(4)
+    model = k.Model(x, dense(x))
+    kernel = np.zeros((600, 4), dtype=np.float32)
+    kernel[[0, 599], 0] = [0.5, -1.0]
+    kernel[[300, 556], 1] = [1.0, 0.25]
+    kernel[599, 3] = 1.0
+    rng = np.random.default_rng(seed)
+    dense.set_weights([kernel, rng.normal(0.0, 0.5, 4).astype(np.float32)])
+    return convert_int8(model, path, seed=seed)
+
+
+@pytest.fixture(scope="session")
+def pattern_path(tmp_path_factory):
+    """pattern_path(pattern, seed): the .tflite of `pattern_model`, converted once."""
+    cache = {}
+
+    def get(pattern: Pattern, seed: int) -> Path:
+        if (pattern, seed) not in cache:
+            cache[pattern, seed] = pattern_model(pattern, tmp_path_factory.mktemp(pattern.id) / "model.tflite", seed)
+        return cache[pattern, seed]
+
+    return get
