@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc"
-if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null; then
+apt_packages="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc cmake make"
+if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null \
+    || ! command -v cmake >/dev/null || ! command -v make >/dev/null; then
     if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
     echo "setup: installing $apt_packages" >&2
     $sudo apt-get update -qq
