@@ -59,8 +59,10 @@ def convert_int8(model, path: Path, seed: int = 0, float_io: bool = False, sampl
     return path
 
 
-def single_op_model(layer_fn, input_shapes, path: Path, seed: int = 0, **convert_args) -> Path:
-    """A model of one layer (or a small function of layers) on the given input shape(s).
+def single_op_model(layer_fn, input_shapes, path: Path, seed: int = 0, batch_size: int = 1,
+                    **convert_args) -> Path:
+    """A model of one layer (or a small function of layers) on the given input shape(s),
+    each with `batch_size` samples.
 
     `layer_fn` takes the Keras input tensor(s) and returns the output tensor. Weights are
     randomized with `seed`.
@@ -68,7 +70,7 @@ def single_op_model(layer_fn, input_shapes, path: Path, seed: int = 0, **convert
     k = keras()
     k.utils.set_random_seed(seed)
     shapes = input_shapes if isinstance(input_shapes, list) else [input_shapes]
-    inputs = [k.Input(shape=s, batch_size=1) for s in shapes]
+    inputs = [k.Input(shape=s, batch_size=batch_size) for s in shapes]
     outputs = layer_fn(*inputs)
     model = k.Model(inputs, outputs)
     if model.get_weights():

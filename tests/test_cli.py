@@ -119,10 +119,35 @@ def test_verify_rejects_misshaped_inputs_file(capsys, tmp_path):
 def test_plan_json_lists_every_buffer(capsys):
     status, out, _ = run_cli(capsys, "plan", str(mlperf_model("kws_ref_model")), "--json")
     plan = json.loads(out)
-    assert status == 0 and plan["arena_bytes"] > 0
+    assert status == 0 and 0 < plan["arena_bytes"] < plan["lower_bound_bytes"]
     for buffer in plan["buffers"]:
-        assert {"offset", "size", "first_use", "last_use"} <= set(buffer)
+        assert {"offset", "size", "first_step", "last_step"} <= set(buffer)
         assert buffer["offset"] + buffer["size"] <= plan["arena_bytes"]
+        assert 0 <= buffer["first_step"] <= buffer["last_step"] < plan["layers"]
+    assert plan["overlaps"] and all(o["shift"] <= o["max_shift"] for o in plan["overlaps"])
+
+
+def test_plan_table_and_timeline(capsys):
+    """The table states the arena against the lower bound; the timeline has one bar per
+    buffer, marked exactly over the steps it is live."""
+    model = str(mlperf_model("pretrainedResnet_quant"))
+    status, out, _ = run_cli(capsys, "plan", model)
+    _, json_out, _ = run_cli(capsys, "plan", model, "--json")
+    plan = json.loads(json_out)
+    assert status == 0 and "whole-tensor lower bound" in out.splitlines()[0]
+    bars = [line.split()[2] for line in out.split("\ntimeline")[1].splitlines()[2:]]
+    assert len(bars) == len(plan["buffers"])
+    for bar, buffer in zip(bars, plan["buffers"]):
+        live = [step for step, mark in enumerate(bar) if mark != "."]
+        assert live == list(range(buffer["first_step"], buffer["last_step"] + 1))
+
+
+def test_plan_plot(capsys, tmp_path):
+    """--plot draws the plan into a PNG (matplotlib is an optional extra)."""
+    pytest.importorskip("matplotlib", reason="matplotlib (the optional 'plot' extra) is not installed")
+    status, _, err = run_cli(capsys, "plan", str(mlperf_model("ad01_int8")), "--plot", str(tmp_path / "plan.png"))
+    assert status == 0 and "plan.png" in err
+    assert (tmp_path / "plan.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_entry_point_help_and_error_exit_codes(tmp_path):

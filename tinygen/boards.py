@@ -3,7 +3,8 @@
 Each board is one TOML file in `boards/` (see any of them for the format). It names the real
 chip (core, FPU / DSP / MVE, flash and RAM origins and sizes, the UART that is the board's
 console), the compiler flags for that core, the QEMU machine with the same core that emulates
-it (with that machine's memory map and console UART) and, optionally, its Renode platform.
+it (with that machine's memory map and console UART) and, optionally, its Renode platform
+and the PlatformIO platform and board that build for it.
 
 Emulated runs link at the QEMU machine's addresses but with the real chip's flash and RAM
 sizes as limits, so a model that would not fit the real board fails to link. That only holds
@@ -79,6 +80,15 @@ class RenodePlatform:
 
 
 @dataclass(frozen=True)
+class PlatformioBoard:
+    """The same board in PlatformIO: its development platform (e.g. "ststm32") and board ID
+    (e.g. "nucleo_l4r5zi"), as a platformio.ini environment names them."""
+
+    platform: str
+    board: str
+
+
+@dataclass(frozen=True)
 class Board:
     """A development board: the real chip, how to compile for it and how to emulate it."""
 
@@ -96,6 +106,7 @@ class Board:
     console: Uart
     qemu: QemuMachine
     renode: RenodePlatform | None
+    platformio: PlatformioBoard | None
     source: Path
 
     @property
@@ -116,12 +127,14 @@ class Board:
         """What `tinygen boards --json` shows of a board."""
         return {
             "name": self.name, "description": self.description, "chip": self.chip, "core": self.core,
-            "fpu": self.fpu, "dsp": self.dsp, "mve": self.mve,
+            "fpu": self.fpu, "dsp": self.dsp, "mve": self.mve, "cflags": list(self.cflags),
             "flash": {"origin": self.flash.origin, "size": self.flash.size},
             "ram": {"origin": self.ram.origin, "size": self.ram.size},
             "qemu_machine": self.qemu.machine,
             "renode_platform": (self.renode.platform or self.renode.platform_file.name) if self.renode else None,
             "renode_uart": self.renode.uart if self.renode else None,
+            "platformio": ({"platform": self.platformio.platform, "board": self.platformio.board}
+                           if self.platformio else None),
         }
 
 
@@ -187,6 +200,7 @@ def _load(path: Path) -> Board:
         qemu=QemuMachine(machine, qemu_table.region("flash"), qemu_table.region("ram"),
                          qemu_table.uart("console")),
         renode=_renode(path, reader) if "renode" in data else None,
+        platformio=_platformio(path, reader) if "platformio" in data else None,
         source=path,
     )
     for region in ("flash", "ram"):
@@ -221,6 +235,11 @@ def _renode(path: Path, reader: _Reader) -> RenodePlatform:
         if not shipped.is_file():
             raise BoardError(f"{path}: Renode platform file {shipped} does not exist")
     return RenodePlatform(platform, shipped, table.string("uart"))
+
+
+def _platformio(path: Path, reader: _Reader) -> PlatformioBoard:
+    table = _Reader(path, reader.table("platformio"), "platformio")
+    return PlatformioBoard(table.string("platform"), table.string("board"))
 
 
 class _Reader:

@@ -2,7 +2,8 @@
 
 One Jinja2 environment (StrictUndefined, trim_blocks, lstrip_blocks) renders the container
 templates in templates/model/ and, through them, each layer's op template (its `declare`
-and `invoke` macros). Kernel sources in templates/kernels/ are copied as they are. All
+and `invoke` macros). Kernel sources in templates/kernels/ are copied as they are; layers
+lowered for CMSIS-NN only include its header, arm_nnfunctions.h. All
 strings that come from the model pass through `c_identifier` or `c_comment` before they
 reach C, so a tensor named `*/ x(); /*` cannot change the program. Output is
 deterministic: no timestamps, no absolute paths, stable ordering.
@@ -20,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from .ir import Graph, Tensor, shape_str
-from .ops.registry import Layer
+from .ops.registry import CMSIS_NN, Layer
 from .planner import Plan, Storage
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -148,6 +149,7 @@ class Library:
     arena_bytes: int
     weights_bytes: int
     steps: tuple[RenderStep, ...]
+    uses_cmsis_nn: bool  # calls CMSIS-NN: a build needs its library (tinygen.toolchain)
 
 
 _CTYPE_DTYPES = {"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16, "uint16_t": np.uint16,
@@ -188,10 +190,19 @@ def _steps(name: str, graph: Graph, layers: list[Layer], plan: Plan,
     return steps, consts
 
 
+def kernel_families(layers: list[Layer]) -> list[str]:
+    """The tinygen kernel families the layers call, sorted (CMSIS-NN calls need no file)."""
+    return sorted({family for layer in layers for family in layer.kernels if family != CMSIS_NN})
+
+
+def uses_cmsis_nn(layers: list[Layer]) -> bool:
+    """Whether the library calls CMSIS-NN, so that its build needs a CMSIS-NN checkout."""
+    return any(CMSIS_NN in layer.kernels for layer in layers)
+
+
 def kernel_files(layers: list[Layer]) -> list[str]:
     """The kernel sources the layers call, in a stable order, tg_common.h first."""
-    families = sorted({family for layer in layers for family in layer.kernels})
-    return ["tg_common.h"] + [f"tg_{family}{suffix}" for family in families for suffix in (".h", ".c")]
+    return ["tg_common.h"] + [f"tg_{family}{suffix}" for family in kernel_families(layers) for suffix in (".h", ".c")]
 
 
 def render_library(name: str, graph: Graph, layers: list[Layer], plan: Plan, source: str,
@@ -204,11 +215,13 @@ def render_library(name: str, graph: Graph, layers: list[Layer], plan: Plan, sou
     }
     steps, consts = _steps(name, graph, layers, plan, ports)
     weights_bytes = sum(c.nbytes for c in consts)
-    families = sorted({family for layer in layers for family in layer.kernels})
+    kernel_headers = [f"tg_{family}.h" for family in kernel_families(layers)]
+    if uses_cmsis_nn(layers):
+        kernel_headers.append("arm_nnfunctions.h")
     context = dict(
         name=name, NAME=name.upper(), version=__version__, source=c_comment(source), source_sha256=source_sha256,
         inputs=ports["input"], outputs=ports["output"], steps=steps, consts=consts,
-        arena_bytes=plan.arena_bytes, weights_bytes=weights_bytes, kernel_headers=[f"tg_{f}.h" for f in families],
+        arena_bytes=plan.arena_bytes, weights_bytes=weights_bytes, kernel_headers=kernel_headers,
     )
     files = {
         f"{name}.h": env.get_template("model/model.h.j2").render(context),
@@ -219,4 +232,5 @@ def render_library(name: str, graph: Graph, layers: list[Layer], plan: Plan, sou
     for file_name in kernel_files(layers):
         files[file_name] = (TEMPLATE_DIR / "kernels" / file_name).read_text()
     return Library(name=name, files=files, inputs=tuple(ports["input"]), outputs=tuple(ports["output"]),
-                   arena_bytes=plan.arena_bytes, weights_bytes=weights_bytes, steps=tuple(steps))
+                   arena_bytes=plan.arena_bytes, weights_bytes=weights_bytes, steps=tuple(steps),
+                   uses_cmsis_nn=uses_cmsis_nn(layers))

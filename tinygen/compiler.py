@@ -13,10 +13,12 @@ from pathlib import Path
 
 from . import codegen, ops
 from .errors import ModelFormatError, TinygenError, UnsupportedModelError
+from .frontend import keras as keras_frontend
 from .frontend import tflite as tflite_frontend
 from .ir import Graph, validate
 from .ops.registry import BACKENDS, Layer
-from .planner import Plan, Step, plan_memory
+from .weights import MODES as WEIGHT_MODES
+from .planner import Alias, Plan, plan_memory, step_of
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class PlannedModel:
 
     source: Path
     graph: Graph
-    layers: tuple[Layer, ...]
+    layers: tuple[Layer, ...]  # the layers that run, in the planned order
     plan: Plan
 
     @property
@@ -64,12 +66,17 @@ class CompiledModel(PlannedModel):
         return [self.directory / f for f in sorted(self.library.files) if f.endswith(".c")]
 
 
-def load_graph(model_path: str | Path) -> Graph:
-    """Read a model file into the IR and validate it."""
+def load_graph(model_path: str | Path, data=None) -> Graph:
+    """Read a model file into the IR and validate it. A Keras model is converted to full
+    int8 in memory first, `data` (an .npz with `x`) calibrating it."""
     path = Path(model_path)
-    if path.suffix.lower() != ".tflite":
-        raise ModelFormatError(f"{path}: expected a .tflite model (got '{path.suffix or 'no extension'}')")
-    graph = tflite_frontend.load(path)
+    if keras_frontend.is_keras_model(path):
+        graph = tflite_frontend.parse(keras_frontend.to_int8_tflite(path, data), name=path.stem, origin=str(path))
+    elif path.suffix.lower() != ".tflite":
+        raise ModelFormatError(f"{path}: expected a .tflite model or a Keras model ({keras_frontend.KERAS_FORMATS}) "
+                               f"(got '{path.suffix or 'no extension'}')")
+    else:
+        graph = tflite_frontend.load(path)
     validate(graph)
     return graph
 
@@ -91,40 +98,56 @@ def check_quantized(graph: Graph) -> None:
                 "TFLITE_BUILTINS_INT8 (or use `tinygen optimize --ptq`)")
 
 
-def lower(graph: Graph, backend: str) -> tuple[list[Layer], list[tuple[int, int]]]:
-    """Lower every op: executed layers in order, and (source, alias) tensor pairs."""
+def lower(graph: Graph, backend: str, weights: str = "auto") -> tuple[list[Layer], list[Alias]]:
+    """Lower every op: layers in the model's order, and the tensors that are reshapes.
+    `weights` is the --weights mode for the ops that store weights (tinygen.weights)."""
     check_quantized(graph)
     ops.check_supported(graph)
     layers, aliases = [], []
     for op in graph.ops:
         spec = ops.lookup(op.kind)
         if spec.alias:
-            aliases.append((op.inputs[0], op.outputs[0]))
+            aliases.append(Alias(base=op.inputs[0], tensor=op.outputs[0]))
         else:
-            layers.append(spec.lower(graph, op, backend))
+            layers.append(spec.lower(graph, op, backend, weights) if spec.weights else spec.lower(graph, op, backend))
     return layers, aliases
 
 
-def plan(graph: Graph, layers: list[Layer], aliases: list[tuple[int, int]]) -> Plan:
-    steps = [Step(inputs=layer.op.inputs, outputs=layer.op.outputs, scratch_bytes=layer.scratch_bytes)
-             for layer in layers]
-    return plan_memory(graph, steps, aliases)
+def plan(graph: Graph, layers: list[Layer], aliases: list[Alias]) -> tuple[list[Layer], Plan]:
+    """Plan the arena; returns the layers that run, in the planned order, and the plan."""
+    memory_plan = plan_memory(graph, [step_of(layer) for layer in layers], aliases)
+    return [layers[i] for i in memory_plan.order], memory_plan
 
 
-def plan_model(model_path: str | Path, backend: str = "tinygen") -> PlannedModel:
-    """Read, check, lower and plan a model (no C rendered)."""
+def plan_model(model_path: str | Path, backend: str = "tinygen", data=None, weights: str = "auto") -> PlannedModel:
+    """Read, check, lower and plan a model (no C rendered); `data` calibrates a Keras model,
+    `weights` is the --weights mode (tinygen.weights)."""
     if backend not in BACKENDS:
         raise TinygenError(f"unknown kernel backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+    if weights not in WEIGHT_MODES:
+        raise TinygenError(f"unknown weights mode '{weights}'; choose one of {', '.join(WEIGHT_MODES)}")
     path = Path(model_path)
-    graph = load_graph(path)
-    layers, aliases = lower(graph, backend)
-    return PlannedModel(source=path, graph=graph, layers=tuple(layers), plan=plan(graph, layers, aliases))
+    graph = load_graph(path, data)
+    layers, aliases = lower(graph, backend, weights)
+    executed, memory_plan = plan(graph, layers, aliases)
+    return PlannedModel(source=path, graph=graph, layers=tuple(executed), plan=memory_plan)
 
 
 def compile_model(model_path: str | Path, out_dir: str | Path | None = None, name: str | None = None,
-                  backend: str = "tinygen") -> CompiledModel:
-    """Compile a model; write the library into `out_dir` when given."""
-    planned = plan_model(model_path, backend)
+                  backend: str = "tinygen", data=None, weights: str = "auto") -> CompiledModel:
+    """Compile a model, its weights stored as the --weights mode `weights` says; write the
+    library into `out_dir` when given.
+
+    A Keras model is converted to full int8 first (`data`, an .npz with `x`, calibrates
+    it) into `out_dir`/<name>.tflite, which is then compiled and becomes the `source`
+    that verification runs TFLite Micro on."""
+    if keras_frontend.is_keras_model(model_path):
+        if out_dir is None:
+            raise TinygenError(f"compiling the Keras model {model_path} needs an output directory for its "
+                               "converted .tflite")
+        library_name = codegen.c_identifier(name or Path(model_path).stem)
+        model_path = keras_frontend.write_int8_tflite(model_path, data, Path(out_dir) / f"{library_name}.tflite")
+    planned = plan_model(model_path, backend, weights=weights)
     path, graph, layers, memory_plan = planned.source, planned.graph, list(planned.layers), planned.plan
     library_name = codegen.c_identifier(name or path.stem)
     library = codegen.render_library(library_name, graph, layers, memory_plan, source=path.name,

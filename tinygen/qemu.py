@@ -118,16 +118,17 @@ def marker_addresses(firmware: Firmware) -> dict[str, int]:
 def run_firmware(firmware: Firmware, samples: Samples | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                  count_instructions: bool = False) -> QemuRun:
     """Run `firmware` (built for Target.QEMU) in QEMU on `samples` (per sample, one array per
-    graph input), or on its embedded test vectors when `samples` is None.
+    graph input), or, when `samples` is None, as it is: on its embedded test vectors, or an
+    application (what it printed is in `uart`).
 
     Raises FirmwareFaultError (fault, lockup), FirmwareTimeoutError (hang), VerificationError
     (embedded vectors differ) or BuildError (any other failure).
     """
     if firmware.target is not Target.QEMU:
         raise BuildError(f"{firmware.elf.name} is linked for the {firmware.board.chip}, not for QEMU")
-    if (samples is None) != (firmware.vector_count > 0):
-        raise BuildError("pass samples to firmware that reads host files, and none to firmware with "
-                         "embedded test vectors")
+    if (samples is not None) != firmware.reads_host_files:
+        raise BuildError("pass samples to firmware that reads host files, and none to other firmware "
+                         "(embedded test vectors, an application)")
     if samples is not None and not samples:
         raise BuildError("no samples to run")
     qemu = find_tool("qemu-system-arm", QEMU_HINT)
@@ -233,13 +234,14 @@ class BoardVerification:
 def verify_in_qemu(model_path: str | Path, board: str, count: int = 5, seed: int = 0,
                    inputs_file: str | Path | None = None, backend: str = "tinygen", profile: bool = False,
                    timeout_s: float = DEFAULT_TIMEOUT_S, work_dir: str | Path | None = None,
-                   data=None) -> BoardVerification:
-    """Compile the model, build its firmware for `board`, run `count` seeded samples (plus
-    any from `inputs_file`) in QEMU and compare every output byte with TFLite Micro.
+                   data=None, weights: str = "auto") -> BoardVerification:
+    """Compile the model (its weights stored as the --weights mode `weights` says), build its
+    firmware for `board`, run `count` seeded samples (plus any from `inputs_file`) in QEMU
+    and compare every output byte with TFLite Micro.
     (A Keras model is first converted to int8 with `data` calibrating it.)"""
     with tempfile.TemporaryDirectory(prefix="tinygen-board-") as temporary:
         directory = Path(work_dir) if work_dir else Path(temporary)
-        compiled = compile_model(model_path, directory / "model", backend=backend, data=data)
+        compiled = compile_model(model_path, directory / "model", backend=backend, data=data, weights=weights)
         firmware = build_firmware(compiled, board, directory / "firmware", profile=profile)
         runner = QemuRunner(firmware, timeout_s, count_instructions=True)
         samples = samples_for(compiled.graph, count, seed, inputs_file)

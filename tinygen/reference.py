@@ -29,6 +29,12 @@ def arena_size(activation_bytes: int, tensor_count: int) -> int:
     return 2 * activation_bytes + BOOKKEEPING_BYTES_PER_TENSOR * tensor_count + ARENA_MARGIN_BYTES
 
 
+def graph_arena_size(graph) -> int:
+    """`arena_size` for a model read into the IR: its activations and its tensor count."""
+    activation_bytes = sum(t.nbytes for t in graph.tensors if not t.is_constant)
+    return arena_size(activation_bytes, len(graph.tensors))
+
+
 def _run(model_path: str, samples: list[list[np.ndarray]], num_outputs: int, arena_bytes: int):
     from tflite_micro import runtime
 

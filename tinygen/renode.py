@@ -121,17 +121,18 @@ def run_renode_test(files: RenodeFiles, timeout_s: float = 600) -> str:
 
 def verify_in_renode(model_path: str | Path, board: str, count: int = 5, seed: int = 0,
                      inputs_file: str | Path | None = None, backend: str = "tinygen",
-                     work_dir: str | Path | None = None, data=None) -> VerifyResult:
-    """Compile the model, build the self-checking board firmware with `count` seeded samples
-    (plus any from `inputs_file`) and run it in Renode: every output byte must equal TFLite
-    Micro's. Checks for renode-test before doing any work."""
+                     work_dir: str | Path | None = None, data=None, weights: str = "auto") -> VerifyResult:
+    """Compile the model (its weights stored as the --weights mode `weights` says), build the
+    self-checking board firmware with `count` seeded samples (plus any from `inputs_file`) and
+    run it in Renode: every output byte must equal TFLite Micro's. Checks for renode-test
+    before doing any work."""
     renode_test_command()
     board_spec = load_board(board)
     if board_spec.renode is None:
         raise BuildError(f"Renode has no platform for {board_spec.name}")
     with tempfile.TemporaryDirectory(prefix="tinygen-renode-") as temporary:
         directory = Path(work_dir) if work_dir else Path(temporary)
-        compiled = compile_model(model_path, directory / "model", backend=backend, data=data)
+        compiled = compile_model(model_path, directory / "model", backend=backend, data=data, weights=weights)
         samples = samples_for(compiled.graph, count, seed, inputs_file)
         build = build_for_board(compiled, board_spec, directory / "firmware", samples)
         run_renode_test(build.renode)

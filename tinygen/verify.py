@@ -19,8 +19,8 @@ from . import codegen
 from .compiler import CompiledModel, compile_model
 from .errors import TinygenError
 from .ir import Graph
-from .reference import arena_size, reference_outputs
-from .toolchain import compile_host, run_tool
+from .reference import graph_arena_size, reference_outputs
+from .toolchain import cmsis_nn_host_library, compile_host, run_tool
 
 Samples = list[list[np.ndarray]]
 
@@ -112,7 +112,8 @@ Runner = Callable[[Samples], Samples]
 
 
 class HostRunner:
-    """Builds the library with a generated harness using the host gcc; runs samples."""
+    """Builds the library with a generated harness using the host gcc (linked with CMSIS-NN
+    from CMSIS_NN_PATH when the library calls it); runs samples."""
 
     def __init__(self, compiled: CompiledModel, work_dir: Path):
         self.compiled = compiled
@@ -122,7 +123,12 @@ class HostRunner:
             name=library.name, version=codegen.__version__, inputs=library.inputs, outputs=library.outputs)
         (work_dir / "tinygen_host_main.c").write_text(harness)
         sources = [work_dir / "tinygen_host_main.c"] + compiled.c_files
-        self.executable = compile_host(sources, [work_dir], work_dir / "tinygen_host_main")
+        include_dirs, archives = [work_dir], ()
+        if library.uses_cmsis_nn:
+            cmsis_nn = cmsis_nn_host_library()
+            include_dirs += cmsis_nn.include_dirs
+            archives = (cmsis_nn.archive,)
+        self.executable = compile_host(sources, include_dirs, work_dir / "tinygen_host_main", archives)
 
     def __call__(self, samples: Samples) -> Samples:
         library = self.compiled.library
@@ -148,12 +154,16 @@ class HostRunner:
         return results
 
 
+def expected_outputs(compiled: CompiledModel, samples: Samples) -> Samples:
+    """TFLite Micro's outputs for `samples` on the compiled model's source."""
+    graph = compiled.graph
+    return reference_outputs(compiled.source, samples, len(graph.outputs), graph_arena_size(graph))
+
+
 def check(compiled: CompiledModel, runner: Runner, samples: Samples, target: str) -> VerifyResult:
     """Run `samples` through `runner` and through TFLM; compare."""
     graph = compiled.graph
-    activations = [t for t in graph.tensors if not t.is_constant]
-    expected = reference_outputs(compiled.source, samples, len(graph.outputs),
-                                 arena_size(sum(t.nbytes for t in activations), len(graph.tensors)))
+    expected = expected_outputs(compiled, samples)
     actual = runner(samples)
     names = [graph.tensors[i].name for i in graph.outputs]
     mismatches, first = compare(expected, actual, names)
@@ -168,10 +178,13 @@ def samples_for(graph: Graph, count: int, seed: int, inputs_file: str | Path | N
 
 
 def verify_host(model_path: str | Path, count: int = 10, seed: int = 0, inputs_file: str | Path | None = None,
-                backend: str = "tinygen", work_dir: str | Path | None = None) -> VerifyResult:
-    """Compile the model, build it for the host, and compare with TFLM on seeded inputs."""
+                backend: str = "tinygen", work_dir: str | Path | None = None, data=None,
+                weights: str = "auto") -> VerifyResult:
+    """Compile the model (weights stored as the --weights mode `weights` says), build it for
+    the host, and compare with TFLM on seeded inputs (a Keras model: its int8 conversion,
+    `data` calibrating it, is what both run)."""
     with tempfile.TemporaryDirectory(prefix="tinygen-verify-") as temporary:
         directory = Path(work_dir) if work_dir else Path(temporary)
-        compiled = compile_model(model_path, directory, backend=backend)
+        compiled = compile_model(model_path, directory, backend=backend, data=data, weights=weights)
         samples = samples_for(compiled.graph, count, seed, inputs_file)
         return check(compiled, HostRunner(compiled, directory), samples, target="host")

@@ -27,7 +27,8 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vww(tmp_path_factory):
-    return compile_model(mlperf_model("vww_96_int8"), tmp_path_factory.mktemp("vww"))
+    """The visual wake words model with its weights stored dense (242 KB)."""
+    return compile_model(mlperf_model("vww_96_int8"), tmp_path_factory.mktemp("vww"), weights="dense")
 
 
 def section_addresses(elf):

@@ -18,7 +18,7 @@ from tinygen.frontend.tflite import load
 from tinygen.ir import Quantization
 from tinygen.ops import lookup
 from tinygen.ops.unary import activation_table
-from tinygen.reference import reference_outputs
+from tinygen.reference import graph_arena_size, reference_outputs
 from tinygen.verify import verify_host
 
 EVERY_INT8 = np.arange(-128, 128, dtype=np.int8)
@@ -89,7 +89,8 @@ def test_table_equals_tflm_for_every_input(tmp_path, case):
         patched_graph = load(patched)
         (op,) = patched_graph.ops
         assert lookup(kind).check(patched_graph, op) is None
-        expected = reference_outputs(patched, [[EVERY_INT8.reshape(1, 256)]], 1)[0][0].reshape(-1)
+        expected = reference_outputs(patched, [[EVERY_INT8.reshape(1, 256)]], 1,
+                                     graph_arena_size(patched_graph))[0][0].reshape(-1)
         table = activation_table(patched_graph, op)
         differing = np.flatnonzero(table != expected)
         assert differing.size == 0, (f"quantization {input_scale:g}/{input_zero_point} -> "

@@ -21,9 +21,18 @@ the input is computed here, at compile time:
   identical, and the kernels save one addition per multiply;
 - the window geometry (padding, output size) with TFLite's padding rules.
 
-Weights keep TFLite's layouts, which already suit the kernels: OHWI for CONV_2D (one
-contiguous row per output channel), 1HWO for DEPTHWISE_CONV_2D (one contiguous row of
-channels per tap), [out, in] for FULLY_CONNECTED.
+Dense weights keep TFLite's layouts, which already suit the kernels: OHWI for CONV_2D
+(one contiguous row per output channel), 1HWO for DEPTHWISE_CONV_2D (one contiguous row of
+channels per tap), [out, in] for FULLY_CONNECTED. The `--weights` mode may store a filter
+compressed instead: tinygen/weights.py chooses per filter from its rows (one per output
+channel, in the order the kernel multiplies them with its input), and the layer then runs
+the kernels of tg_conv_compressed.c, with either kernel backend, as CMSIS-NN has none
+for compressed weights.
+
+With `--kernels cmsis-nn` the same multipliers, shifts and clamp bounds go to CMSIS-NN's
+arm_convolve_wrapper_s8, arm_depthwise_conv_wrapper_s8 and arm_fully_connected_s8 (or
+arm_fully_connected_per_channel_s8), which take the plain bias and add the input offset
+themselves; their scratch sizes come from tinygen/ops/cmsis_nn.py.
 
 Refused, with the reason: anything but int8 activations (int16 16x8 models, float
 models), non-int8 or non-constant weights (hybrid models), asymmetric weights, an int64
@@ -33,15 +42,18 @@ shapes that disagree with the op's options.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..ir import Graph, Op, Tensor, shape_str
 from ..quant import (ACTIVATION_NAMES, ACTIVATION_NONE, ACTIVATION_RELU, ACTIVATION_RELU6,
                      ACTIVATION_RELU_N1_TO_1, activation_range, per_channel_multipliers, wrap_int32)
+from ..weights import DENSE, DEPTHWISE_TAP_OVERHEAD, Encoding, encode
 from .geometry import PADDING_NAMES, Window, window
-from .registry import ConstArray, Layer, OpSpec, check_dtypes, register
+from . import cmsis_nn
+from .access import RowAccess, WindowAccess
+from .registry import CMSIS_NN, ConstArray, Layer, OpSpec, check_dtypes, register
 
 FUSED_ACTIVATIONS = (ACTIVATION_NONE, ACTIVATION_RELU, ACTIVATION_RELU_N1_TO_1, ACTIVATION_RELU6)
 # FullyConnectedOptions.weights_format: only the plain [out, in] matrix is supported.
@@ -52,6 +64,7 @@ CONV_CHANNEL_AXIS, DEPTHWISE_CHANNEL_AXIS, FULLY_CONNECTED_CHANNEL_AXIS = 0, 3, 
 # to the output scale) from input_scale * filter_scale (GetQuantizedConvolutionMultipler).
 BIAS_SCALE_TOLERANCE = 0.02
 KERNELS = ("conv",)
+COMPRESSED_KERNELS = ("conv", "conv_compressed")
 
 
 @dataclass(frozen=True)
@@ -218,6 +231,44 @@ def check_fully_connected(graph: Graph, op: Op) -> str | None:
 
 
 # --- lowering ------------------------------------------------------------------------
+#
+# Each op has two lowerings from the same compile-time arithmetic: tinygen's kernels
+# (tg_conv.c, the input zero point folded into the bias) and CMSIS-NN's
+# (templates/ops/cmsis_nn/, which take the plain bias and the input offset).
+
+
+def bias_values(x: Operands, channels: int) -> np.ndarray:
+    """The op's bias as int64, zeros when it has none."""
+    return x.bias.data.reshape(-1).astype(np.int64) if x.bias is not None else np.zeros(channels, np.int64)
+
+
+def folded_bias(x: Operands, filter_sums: np.ndarray) -> np.ndarray:
+    """bias - input_zero_point * sum(filter) per output channel, wrapped to int32: tinygen's
+    starting accumulator, and CMSIS-NN's kernel sums (arm_vector_sum_s8 with the input
+    offset) of a FULLY_CONNECTED."""
+    input_zero_point = x.input.quant.zero_point
+    return np.array([wrap_int32(int(b) - input_zero_point * int(s))
+                     for b, s in zip(bias_values(x, len(filter_sums)), filter_sums)], dtype=np.int32)
+
+
+def bias_origin(x: Operands) -> str:
+    return "bias" if x.bias is not None else "0 (no bias)"
+
+
+def channels_differ(multipliers: np.ndarray, shifts: np.ndarray) -> bool:
+    """Whether the output channels need their own (multiplier, shift) pairs."""
+    return bool(np.any(multipliers != multipliers[0]) or np.any(shifts != shifts[0]))
+
+
+def multiplier_constants(multipliers: np.ndarray, shifts: np.ndarray) -> tuple[ConstArray, ConstArray]:
+    return (ConstArray("multiplier", "int32_t", multipliers.astype(np.int32), "Q31 output multipliers"),
+            ConstArray("shift", "int32_t", shifts.astype(np.int32), "output shifts (> 0: left)"))
+
+
+def clamp_params(x: Operands, activation: int) -> dict[str, int]:
+    """The fused activation's clamp bounds on the output."""
+    activation_min, activation_max = activation_range(activation, x.output.quant.scale, x.output.quant.zero_point)
+    return dict(activation_min=activation_min, activation_max=activation_max)
 
 
 def requantization(x: Operands, activation: int, multipliers: np.ndarray, shifts: np.ndarray,
@@ -225,24 +276,28 @@ def requantization(x: Operands, activation: int, multipliers: np.ndarray, shifts
     """The template parameters and constants of tg_conv_requant_t: the bias with the input
     zero point folded in, the multipliers and shifts (one pair if all channels share it),
     the output zero point and the activation's clamp bounds."""
-    bias = x.bias.data.reshape(-1).astype(np.int64) if x.bias is not None else np.zeros(len(filter_sums), np.int64)
-    input_zero_point = x.input.quant.zero_point
-    folded = np.array([wrap_int32(int(b) - input_zero_point * int(s)) for b, s in zip(bias, filter_sums)],
-                      dtype=np.int32)
-    per_channel = bool(np.any(multipliers != multipliers[0]) or np.any(shifts != shifts[0]))
+    per_channel = channels_differ(multipliers, shifts)
     if not per_channel:
         multipliers, shifts = multipliers[:1], shifts[:1]
-    output_zero_point = x.output.quant.zero_point
-    activation_min, activation_max = activation_range(activation, x.output.quant.scale, output_zero_point)
-    params = dict(per_channel=int(per_channel), output_zero_point=output_zero_point,
-                  activation_min=activation_min, activation_max=activation_max)
-    origin = "bias" if x.bias is not None else "0 (no bias)"
-    constants = (
-        ConstArray("bias", "int32_t", folded,
-                   f"{origin} - input zero point ({input_zero_point}) * sum of each channel's filter"),
-        ConstArray("multiplier", "int32_t", multipliers.astype(np.int32), "Q31 output multipliers"),
-        ConstArray("shift", "int32_t", shifts.astype(np.int32), "output shifts (> 0: left)"),
-    )
+    params = dict(per_channel=int(per_channel), output_zero_point=x.output.quant.zero_point,
+                  **clamp_params(x, activation))
+    bias = ConstArray("bias", "int32_t", folded_bias(x, filter_sums), f"{bias_origin(x)} - input zero point "
+                      f"({x.input.quant.zero_point}) * sum of each channel's filter")
+    return params, (bias,) + multiplier_constants(multipliers, shifts)
+
+
+def cmsis_nn_requantization(x: Operands, activation: int, multipliers: np.ndarray, shifts: np.ndarray,
+                            per_channel: bool = True) -> tuple[dict[str, int], tuple[ConstArray, ...]]:
+    """The same for CMSIS-NN: input and output offsets, clamp bounds, the bias (zeros when
+    the op has none: arm_convolve_s8 steps the bias pointer per group, so NULL is unsafe)
+    and one multiplier and shift per output channel, or, when not `per_channel`, the one
+    pair as the parameters `multiplier` and `shift`."""
+    params = dict(input_offset=-x.input.quant.zero_point, output_offset=x.output.quant.zero_point,
+                  **clamp_params(x, activation))
+    constants = (ConstArray("bias", "int32_t", bias_values(x, len(multipliers)).astype(np.int32), bias_origin(x)),)
+    if per_channel:
+        return params, constants + multiplier_constants(multipliers, shifts)
+    params.update(multiplier=int(multipliers[0]), shift=int(shifts[0]))
     return params, constants
 
 
@@ -278,55 +333,140 @@ def activation_suffix(op: Op) -> str:
     return "" if activation == ACTIVATION_NONE else f", {ACTIVATION_NAMES[activation]}"
 
 
-def lower_conv_2d(graph: Graph, op: Op, backend: str) -> Layer:
+def window_access(x: Operands, geometry: Window, reads_first: bool) -> WindowAccess:
+    """tg_conv2d_s8 and tg_depthwise_conv2d_s8 walk the output pixels in row-major order,
+    writing each pixel's channels together (see WindowAccess)."""
+    batches, input_h, input_w, input_c = x.input.shape
+    return WindowAccess(batches, input_h, input_w, input_c, x.output.shape[3], geometry, reads_first)
+
+
+def encode_filter(rows: np.ndarray, weights: str, backend: str, row_overhead: float = 0.0) -> Encoding:
+    """The encoding of a filter given as `rows` under the --weights mode `weights` (see
+    tinygen.weights.encode for `row_overhead`). A compressed filter runs tinygen's kernel
+    with either backend; where CMSIS-NN was asked for, its reason says so."""
+    encoding = encode(rows, weights, row_overhead)
+    if backend == CMSIS_NN and encoding.kind != DENSE:
+        return replace(encoding, reason=f"{encoding.reason}; runs tinygen's kernel, CMSIS-NN has none for it")
+    return encoding
+
+
+def filter_params(encoding: Encoding) -> dict[str, int | str]:
+    """The template parameters of the filter's tg_filter_t, and the row reader a compressed
+    filter's kernel takes (tg_conv_compressed.h; empty for a dense filter)."""
+    reader = "" if encoding.kind == DENSE else f"tg_row_dot_{encoding.kind.replace('-', '_')}{encoding.bits or ''}"
+    return dict(filter_length=encoding.length, filter_bits=encoding.bits,
+                filter_table_stride=encoding.table_stride, filter_reader=reader)
+
+
+def filter_constants(x: Operands, encoding: Encoding, layout: str) -> tuple[ConstArray, ...]:
+    """The filter's arrays in flash: TFLite's array (`layout`) when dense, else the
+    encoding's arrays, its int8 values named `filter` as a dense filter is. Empty arrays are
+    left out (C has none); the template gives their pointers NULL."""
+    if encoding.kind == DENSE:
+        return (ConstArray("filter", "int8_t", x.filter.data, f"filter {layout}"),)
+    return tuple(ConstArray("filter" if array.name == "values" else f"filter_{array.name}", array.c_type,
+                            array.values, f"filter ({encoding.describe()}): {array.comment}")
+                 for array in encoding.arrays if array.values.size)
+
+
+def filter_kernels(encoding: Encoding) -> tuple[str, ...]:
+    return KERNELS if encoding.kind == DENSE else COMPRESSED_KERNELS
+
+
+def lower_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "auto") -> Layer:
     x = operands(graph, op)
     geometry = conv_window(graph, op)
     output_channels, _, _, filter_channels = x.filter.shape
-    filter_sums = x.filter.data.reshape(output_channels, -1).sum(axis=1, dtype=np.int64)
-    params, constants = requantization(x, fused_activation(op), *output_multipliers(x, output_channels),
-                                       filter_sums)
-    params.update(window_params(x, geometry), filter_c=filter_channels, output_c=output_channels)
+    multipliers, shifts = output_multipliers(x, output_channels)
     groups = x.input.shape[3] // filter_channels
+    encoding = encode_filter(x.filter.data.reshape(output_channels, -1), weights, backend)
+    summary = window_summary("CONV_2D", x, geometry, op, f"{groups} groups" if groups > 1 else "")
+    if backend == CMSIS_NN and encoding.kind == DENSE:
+        params, constants = cmsis_nn_requantization(x, fused_activation(op), multipliers, shifts)
+        params.update(window_params(x, geometry), filter_c=filter_channels, output_c=output_channels)
+        return Layer(op=op, template="ops/cmsis_nn/conv_2d.c.j2", kernels=(CMSIS_NN,), params=params,
+                     constants=filter_constants(x, encoding, "[C_out, H, W, C_in]") + constants,
+                     scratch_bytes=cmsis_nn.convolve_wrapper_s8(x.input.shape, filter_channels, geometry.out_w,
+                                                                geometry),
+                     summary=summary, filter_encoding=encoding)
+    filter_sums = x.filter.data.reshape(output_channels, -1).sum(axis=1, dtype=np.int64)
+    params, constants = requantization(x, fused_activation(op), multipliers, shifts, filter_sums)
+    params.update(window_params(x, geometry), **filter_params(encoding), filter_c=filter_channels,
+                  output_c=output_channels)
     pointwise = (geometry.filter_h, geometry.filter_w) == (1, 1)
     return Layer(
-        op=op, template="ops/conv_2d.c.j2", kernels=KERNELS, params=params,
-        constants=(ConstArray("filter", "int8_t", x.filter.data, "filter [C_out, H, W, C_in]"),) + constants,
-        scratch_bytes=0 if pointwise else geometry.filter_h * geometry.filter_w * filter_channels,
-        summary=window_summary("CONV_2D", x, geometry, op, f"{groups} groups" if groups > 1 else ""))
+        op=op, template="ops/conv_2d.c.j2", kernels=filter_kernels(encoding), params=params,
+        constants=filter_constants(x, encoding, "[C_out, H, W, C_in]") + constants,
+        scratch_bytes=0 if pointwise else geometry.filter_h * geometry.filter_w * filter_channels, summary=summary,
+        filter_encoding=encoding,
+        # A larger window is gathered into the patch buffer before the pixel's writes; a
+        # 1x1 pixel, or each group's patch, is read between them.
+        access=window_access(x, geometry, reads_first=not pointwise and groups == 1))
 
 
-def lower_depthwise_conv_2d(graph: Graph, op: Op, backend: str) -> Layer:
+def lower_depthwise_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "auto") -> Layer:
+    """DEPTHWISE_CONV_2D. The rows of a compressed filter are each output channel's taps;
+    its kernel gathers the window channel by channel to meet them."""
     x = operands(graph, op)
     geometry = conv_window(graph, op)
     output_channels = x.filter.shape[3]
     depth_multiplier = output_channels // x.input.shape[3]
+    multipliers, shifts = output_multipliers(x, output_channels)
+    encoding = encode_filter(x.filter.data.reshape(-1, output_channels).T, weights, backend,
+                             row_overhead=DEPTHWISE_TAP_OVERHEAD * geometry.filter_h * geometry.filter_w)
+    summary = window_summary("DEPTHWISE_CONV_2D", x, geometry, op,
+                             f"depth multiplier {depth_multiplier}" if depth_multiplier > 1 else "")
+    if backend == CMSIS_NN and encoding.kind == DENSE:
+        params, constants = cmsis_nn_requantization(x, fused_activation(op), multipliers, shifts)
+        params.update(window_params(x, geometry), depth_multiplier=depth_multiplier, output_c=output_channels)
+        return Layer(op=op, template="ops/cmsis_nn/depthwise_conv_2d.c.j2", kernels=(CMSIS_NN,), params=params,
+                     constants=filter_constants(x, encoding, "[1, H, W, C_out]") + constants,
+                     scratch_bytes=cmsis_nn.depthwise_conv_wrapper_s8(x.input.shape, x.output.shape, geometry),
+                     summary=summary, filter_encoding=encoding)
     filter_sums = x.filter.data.reshape(-1, output_channels).sum(axis=0, dtype=np.int64)
-    params, constants = requantization(x, fused_activation(op), *output_multipliers(x, output_channels),
-                                       filter_sums)
-    params.update(window_params(x, geometry), depth_multiplier=depth_multiplier)
-    return Layer(
-        op=op, template="ops/depthwise_conv_2d.c.j2", kernels=KERNELS, params=params,
-        constants=(ConstArray("filter", "int8_t", x.filter.data, "filter [1, H, W, C_out]"),) + constants,
-        scratch_bytes=4 * output_channels,
-        summary=window_summary("DEPTHWISE_CONV_2D", x, geometry, op,
-                               f"depth multiplier {depth_multiplier}" if depth_multiplier > 1 else ""))
+    params, constants = requantization(x, fused_activation(op), multipliers, shifts, filter_sums)
+    params.update(window_params(x, geometry), **filter_params(encoding), depth_multiplier=depth_multiplier)
+    # Scratch: the dense kernel's int32 accumulators, or the compressed kernel's window.
+    window_bytes = geometry.filter_h * geometry.filter_w * x.input.shape[3]
+    return Layer(op=op, template="ops/depthwise_conv_2d.c.j2", kernels=filter_kernels(encoding), params=params,
+                 constants=filter_constants(x, encoding, "[1, H, W, C_out]") + constants,
+                 scratch_bytes=4 * output_channels if encoding.kind == DENSE else window_bytes, summary=summary,
+                 filter_encoding=encoding,
+                 access=window_access(x, geometry, reads_first=True))  # every tap, then the pixel's writes
 
 
-def lower_fully_connected(graph: Graph, op: Op, backend: str) -> Layer:
+def lower_fully_connected(graph: Graph, op: Op, backend: str, weights: str = "auto") -> Layer:
+    """FULLY_CONNECTED. With CMSIS-NN, the kernel's buffer (on MVE, the kernel sums TFLM
+    computes with arm_vector_sum_s8 at Prepare) only depends on constants: it is computed
+    here, equal to tinygen's folded bias, and passed from flash, so it needs no arena; the
+    other cores ignore it."""
     x = operands(graph, op)
     batches, input_depth, output_depth = fully_connected_rows(graph, op)
     filter_sums = x.filter.data.sum(axis=1, dtype=np.int64)
-    params, constants = requantization(x, fused_activation(op), *output_multipliers(x, output_depth),
-                                       filter_sums)
-    params.update(batches=batches, input_depth=input_depth, output_depth=output_depth)
+    multipliers, shifts = output_multipliers(x, output_depth)
+    encoding = encode_filter(x.filter.data, weights, backend)
     rows = f" ({batches} rows of {input_depth})" if batches > 1 else ""
-    return Layer(
-        op=op, template="ops/fully_connected.c.j2", kernels=KERNELS, params=params,
-        constants=(ConstArray("filter", "int8_t", x.filter.data, "filter [C_out, C_in]"),) + constants,
-        summary=(f"FULLY_CONNECTED {shape_str(x.input.shape)} -> {shape_str(x.output.shape)}{rows}"
-                 + activation_suffix(op)))
+    summary = f"FULLY_CONNECTED {shape_str(x.input.shape)} -> {shape_str(x.output.shape)}{rows}" + activation_suffix(op)
+    if backend == CMSIS_NN and encoding.kind == DENSE:
+        per_channel = channels_differ(multipliers, shifts)
+        params, constants = cmsis_nn_requantization(x, fused_activation(op), multipliers, shifts, per_channel)
+        params.update(batches=batches, input_depth=input_depth, output_depth=output_depth,
+                      per_channel=int(per_channel))
+        kernel_sums = ConstArray("kernel_sums", "int32_t", folded_bias(x, filter_sums),
+                                 f"arm_vector_sum_s8: {bias_origin(x)} + input offset "
+                                 f"({-x.input.quant.zero_point}) * sum of each channel's filter")
+        return Layer(op=op, template="ops/cmsis_nn/fully_connected.c.j2", kernels=(CMSIS_NN,), params=params,
+                     constants=filter_constants(x, encoding, "[C_out, C_in]") + constants + (kernel_sums,),
+                     summary=summary, filter_encoding=encoding)
+    params, constants = requantization(x, fused_activation(op), multipliers, shifts, filter_sums)
+    params.update(filter_params(encoding), batches=batches, input_depth=input_depth, output_depth=output_depth)
+    return Layer(op=op, template="ops/fully_connected.c.j2", kernels=filter_kernels(encoding), params=params,
+                 constants=filter_constants(x, encoding, "[C_out, C_in]") + constants, summary=summary,
+                 filter_encoding=encoding,
+                 # Each output channel's dot product reads the whole input row, between writes.
+                 access=RowAccess(batches, input_depth, output_depth, reads_first=False))
 
 
-register(OpSpec("CONV_2D", check_conv_2d, lower_conv_2d))
-register(OpSpec("DEPTHWISE_CONV_2D", check_depthwise_conv_2d, lower_depthwise_conv_2d))
-register(OpSpec("FULLY_CONNECTED", check_fully_connected, lower_fully_connected))
+register(OpSpec("CONV_2D", check_conv_2d, lower_conv_2d, weights=True))
+register(OpSpec("DEPTHWISE_CONV_2D", check_depthwise_conv_2d, lower_depthwise_conv_2d, weights=True))
+register(OpSpec("FULLY_CONNECTED", check_fully_connected, lower_fully_connected, weights=True))

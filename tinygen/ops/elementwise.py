@@ -20,6 +20,10 @@ same way are fused into one loop, so equal shapes need a single loop and a
 [1, 1, 1, C] operand against [N, H, W, C] two. A constant operand (a Keras layer
 multiplying by a constant) is stored in flash; an op with two constant operands is
 refused (the converter folds those).
+
+With `--kernels cmsis-nn`, an op that broadcasts nothing (both inputs have the output's
+element count) calls CMSIS-NN's arm_elementwise_add_s8 / arm_elementwise_mul_s8 with the
+same parameters, as TFLM's CMSIS-NN port does; broadcasts keep tinygen's kernels.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from dataclasses import dataclass
 
 from ..ir import Graph, Op, Tensor, shape_str
 from ..quant import ACTIVATION_NAMES, activation_range, quantize_multiplier
-from .registry import ConstArray, Layer, OpSpec, check_dtypes, register
+from .access import ElementwiseAccess
+from .registry import CMSIS_NN, ConstArray, Layer, OpSpec, check_dtypes, register
 
 # TG_BROADCAST_MAX_RANK in tg_elementwise.h: the most loops a broadcast nest may have.
 MAX_BROADCAST_RANK = 6
@@ -154,19 +159,30 @@ def _operand(suffix: str, tensor: Tensor) -> tuple[ConstArray, ...]:
                        f"zero point {tensor.quant.zero_point}"),)
 
 
-def _lower_binary(graph: Graph, op: Op, template: str, symbol: str, arithmetic: dict[str, int]) -> Layer:
-    """The Layer of ADD or MUL: broadcast loops, activation range, constant operands, plus
-    the op's own requantization parameters (`arithmetic`)."""
+def _lower_binary(graph: Graph, op: Op, backend: str, symbol: str, arithmetic: dict[str, int]) -> Layer:
+    """The Layer of ADD or MUL: activation range, constant operands, plus the op's own
+    requantization parameters (`arithmetic`), and either CMSIS-NN's flat kernel (when
+    nothing is broadcast: its kernels walk both inputs and the output as one vector) or
+    tinygen's broadcast loop nest."""
     (input1, input2), (output,) = graph.op_inputs(op), graph.op_outputs(op)
     activation = op.options.get("fused_activation_function", 0)
     activation_min, activation_max = activation_range(activation, output.quant.scale, output.quant.zero_point)
-    loops = broadcast_loops(input1.shape, input2.shape, output.shape)
     params = dict(
         arithmetic,
         input1_offset=-input1.quant.zero_point, input2_offset=-input2.quant.zero_point,
         output_offset=output.quant.zero_point, activation_min=activation_min, activation_max=activation_max,
-        loop_extents=loops.extents, input1_strides=loops.input1_strides, input2_strides=loops.input2_strides,
     )
+    template = f"{op.kind.lower()}.c.j2"
+    if backend == CMSIS_NN and input1.num_elements == input2.num_elements == output.num_elements:
+        params.update(size=output.num_elements)
+        template, kernels, access = f"ops/cmsis_nn/{template}", (CMSIS_NN,), None
+    else:
+        loops = broadcast_loops(input1.shape, input2.shape, output.shape)
+        params.update(loop_extents=loops.extents, input1_strides=loops.input1_strides,
+                      input2_strides=loops.input2_strides)
+        template, kernels = f"ops/{template}", ("elementwise",)
+        # walk_broadcast reads both inputs' elements, then writes the output element.
+        access = ElementwiseAccess(loops.extents, (loops.input1_strides, loops.input2_strides), (1, 1))
 
     def operand_text(tensor: Tensor) -> str:
         return shape_str(tensor.shape) + (" (constant)" if tensor.is_constant else "")
@@ -174,8 +190,8 @@ def _lower_binary(graph: Graph, op: Op, template: str, symbol: str, arithmetic: 
     summary = f"{op.kind} {operand_text(input1)} {symbol} {operand_text(input2)} -> {shape_str(output.shape)}"
     if activation:
         summary += f", {ACTIVATION_NAMES[activation]}"
-    return Layer(op=op, template=template, kernels=("elementwise",), params=params,
-                 constants=_operand("input1", input1) + _operand("input2", input2), summary=summary)
+    return Layer(op=op, template=template, kernels=kernels, params=params,
+                 constants=_operand("input1", input1) + _operand("input2", input2), summary=summary, access=access)
 
 
 def _lower_add(graph: Graph, op: Op, backend: str) -> Layer:
@@ -185,7 +201,7 @@ def _lower_add(graph: Graph, op: Op, backend: str) -> Layer:
     arithmetic = dict(input1_multiplier=multiplier1, input1_shift=shift1,
                       input2_multiplier=multiplier2, input2_shift=shift2, left_shift=ADD_LEFT_SHIFT,
                       output_multiplier=output_multiplier, output_shift=output_shift)
-    return _lower_binary(graph, op, "ops/add.c.j2", "+", arithmetic)
+    return _lower_binary(graph, op, backend, "+", arithmetic)
 
 
 def _lower_mul(graph: Graph, op: Op, backend: str) -> Layer:
@@ -193,7 +209,7 @@ def _lower_mul(graph: Graph, op: Op, backend: str) -> Layer:
     output_multiplier, output_shift = quantize_multiplier(
         float(input1.quant.scale) * float(input2.quant.scale) / float(output.quant.scale))
     arithmetic = dict(output_multiplier=output_multiplier, output_shift=output_shift)
-    return _lower_binary(graph, op, "ops/mul.c.j2", "*", arithmetic)
+    return _lower_binary(graph, op, backend, "*", arithmetic)
 
 
 register(OpSpec("ADD", _check_add, _lower_add))

@@ -16,6 +16,9 @@ reference/integer_ops/pooling.h, micro/kernels/reduce_common.cc, reference/reduc
   tinygen handles a reduction over one contiguous block of axes (after dropping
   size-1 axes), which covers global average pooling and reductions over trailing or
   leading axes; other axis sets are refused.
+
+With `--kernels cmsis-nn`, AVERAGE_POOL_2D and MAX_POOL_2D call CMSIS-NN's arm_avgpool_s8
+and arm_max_pool_s8 (bit-exact with TFLM's reference kernels); MEAN keeps tinygen's kernel.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import numpy as np
 
 from ..ir import Graph, Op, shape_str
 from ..quant import ACTIVATION_NAMES, activation_range, quantize_multiplier
-from . import geometry
-from .registry import Layer, OpSpec, check_dtypes, register
+from . import cmsis_nn, geometry
+from .access import ReduceAccess, WindowAccess
+from .registry import CMSIS_NN, Layer, OpSpec, check_dtypes, register
 
 # TFLM's pooling Prepare accepts |input scale - output scale| up to this (as floats).
 POOL_SCALE_TOLERANCE = 1.0e-6
@@ -73,7 +77,9 @@ def _pool_window(graph: Graph, op: Op) -> geometry.Window:
                            options["stride_h"], options["stride_w"])
 
 
-def _lower_pool(graph: Graph, op: Op, template: str) -> Layer:
+def _lower_pool(graph: Graph, op: Op, backend: str) -> Layer:
+    """AVERAGE_POOL_2D or MAX_POOL_2D, with tinygen's kernel or CMSIS-NN's (arm_avgpool_s8,
+    arm_max_pool_s8); both take the same parameters."""
     (source,), (result,) = graph.op_inputs(op), graph.op_outputs(op)
     options = op.options
     window = _pool_window(graph, op)
@@ -92,15 +98,16 @@ def _lower_pool(graph: Graph, op: Op, template: str) -> Layer:
                f"{geometry.PADDING_NAMES[options['padding']]}")
     if activation:
         summary += f", {ACTIVATION_NAMES[activation]}"
-    return Layer(op=op, template=template, kernels=("pool",), params=params, summary=summary)
-
-
-def _lower_average_pool(graph: Graph, op: Op, backend: str) -> Layer:
-    return _lower_pool(graph, op, "ops/average_pool_2d.c.j2")
-
-
-def _lower_max_pool(graph: Graph, op: Op, backend: str) -> Layer:
-    return _lower_pool(graph, op, "ops/max_pool_2d.c.j2")
+    template = f"{op.kind.lower()}.c.j2"
+    if backend == CMSIS_NN:
+        scratch = cmsis_nn.avgpool_s8(source.shape[3]) if op.kind == "AVERAGE_POOL_2D" else 0
+        return Layer(op=op, template=f"ops/cmsis_nn/{template}", kernels=(CMSIS_NN,), params=params,
+                     scratch_bytes=scratch, summary=summary)
+    # tg_pool_s8 walks the output pixels in order; per channel it reads the window, then writes.
+    access = WindowAccess(source.shape[0], source.shape[1], source.shape[2], source.shape[3], source.shape[3],
+                          window, channel_wise=True)
+    return Layer(op=op, template=f"ops/{template}", kernels=("pool",), params=params, summary=summary,
+                 access=access)
 
 
 def _mean_axes(graph: Graph, op: Op) -> tuple[int, ...]:
@@ -172,9 +179,10 @@ def _lower_mean(graph: Graph, op: Op, backend: str) -> Layer:
                   output_zero_point=result.quant.zero_point)
     keep = "keep_dims" if op.options.get("keep_dims") else "drop dims"
     summary = f"MEAN {shape_str(source.shape)} -> {shape_str(result.shape)}, axes {list(axes)}, {keep}"
-    return Layer(op=op, template="ops/mean.c.j2", kernels=("pool",), params=params, summary=summary)
+    return Layer(op=op, template="ops/mean.c.j2", kernels=("pool",), params=params, summary=summary,
+                 access=ReduceAccess(outer, reduced, inner))  # tg_mean_s8: sums a column, then writes it
 
 
-register(OpSpec("AVERAGE_POOL_2D", _check_pool, _lower_average_pool))
-register(OpSpec("MAX_POOL_2D", _check_pool, _lower_max_pool))
+register(OpSpec("AVERAGE_POOL_2D", _check_pool, _lower_pool))
+register(OpSpec("MAX_POOL_2D", _check_pool, _lower_pool))
 register(OpSpec("MEAN", _check_mean, _lower_mean))

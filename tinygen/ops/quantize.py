@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Op, Tensor, shape_str
 from ..quant import quantize_multiplier
+from .access import elementwise
 from .registry import Layer, OpSpec, check_dtypes, register
 
 
@@ -75,14 +76,18 @@ def _lower_quantize(graph: Graph, op: Op, backend: str) -> Layer:
         multiplier, shift = quantize_multiplier(float(source.quant.scale) / float(result.quant.scale))
         params = dict(variant="s8_s8", input_offset=-source.quant.zero_point, multiplier=multiplier, shift=shift,
                       output_offset=result.quant.zero_point, size=result.num_elements)
-    return Layer(op=op, template="ops/quantize.c.j2", kernels=("quantize",), params=params, summary=summary)
+    # tg_quantize_*: reads element i, then writes it.
+    access = elementwise(result.num_elements, source.nbytes // result.num_elements, 1)
+    return Layer(op=op, template="ops/quantize.c.j2", kernels=("quantize",), params=params, summary=summary,
+                 access=access)
 
 
 def _lower_dequantize(graph: Graph, op: Op, backend: str) -> Layer:
     (source,), (result,) = graph.op_inputs(op), graph.op_outputs(op)
     params = dict(scale=float(source.quant.scale), zero_point=source.quant.zero_point, size=result.num_elements)
     summary = f"DEQUANTIZE {_describe(source)} -> {_describe(result)}"
-    return Layer(op=op, template="ops/dequantize.c.j2", kernels=("quantize",), params=params, summary=summary)
+    return Layer(op=op, template="ops/dequantize.c.j2", kernels=("quantize",), params=params, summary=summary,
+                 access=elementwise(result.num_elements, 1, 4))  # tg_dequantize_s8_f32: element i read, then written
 
 
 register(OpSpec("QUANTIZE", _check_quantize, _lower_quantize))

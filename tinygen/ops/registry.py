@@ -6,7 +6,10 @@ An OpSpec keeps together everything about one op kind:
 - `lower(graph, op, backend)`: the compile-time work (quantization parameters, lookup
   tables, weight layout, scratch size) producing a `Layer` for code generation;
 - `alias`: the op's output is its first input's bytes reinterpreted (RESHAPE, SQUEEZE):
-  no code, no copy, and the planner gives both tensors one buffer.
+  no code, no copy, and the planner gives both tensors one buffer;
+- `weights`: the op multiplies a constant weight tensor whose encoding in flash the
+  `--weights` mode chooses (tinygen/weights.py); its lower takes the mode as a fourth
+  argument, `lower(graph, op, backend, weights)`.
 
 Op families live in sibling modules (conv.py, pooling.py, ...) and register themselves
 with `register()` when imported; `tinygen.ops` imports them all.
@@ -21,8 +24,14 @@ import numpy as np
 
 from ..errors import UnsupportedOpsError
 from ..ir import Graph, Op
+from ..weights import Encoding
+from .access import Access
 
-BACKENDS = ("tinygen", "cmsis-nn")
+# The kernel backends (`--kernels`). CMSIS_NN is also the Layer.kernels marker of a layer
+# that calls the CMSIS-NN library (arm_nnfunctions.h) instead of a tinygen kernel file: it
+# contains a "-", so no kernel file stem can be mistaken for it.
+CMSIS_NN = "cmsis-nn"
+BACKENDS = ("tinygen", CMSIS_NN)
 
 
 @dataclass(frozen=True)
@@ -45,9 +54,21 @@ class Layer:
 
     `template` is the op's Jinja2 template under templates/ (it defines the macros
     `declare(step)` and `invoke(step)`); `kernels` names the kernel files it calls
-    (e.g. "conv" -> templates/kernels/tg_conv.h and tg_conv.c); `params` are the scalar
+    (e.g. "conv" -> templates/kernels/tg_conv.h and tg_conv.c), or is (CMSIS_NN,) for a
+    layer that calls the CMSIS-NN library; `params` are the scalar
     compile-time values the template reads; `summary` is the one-line comment above
     the call in the generated C.
+
+    Two attributes tell the memory planner what the kernel allows; their defaults are
+    the safe "nothing": `access` is the order in which the kernel reads its inputs and
+    writes its output (tinygen/ops/access.py), set only where an op module mirrors its
+    kernel's loops; the planner then lets the output overlap an input that dies here as
+    far as that order allows. `slice_offsets`, for a CONCATENATION whose inputs are
+    contiguous blocks of its output, is each input's byte offset in the output: the
+    planner may have the producers write there and drop the layer.
+
+    `filter_encoding` is how the layer's weight tensor (input 1) is stored, for layers of
+    ops registered with `weights`; the reports list it.
     """
 
     op: Op
@@ -57,14 +78,18 @@ class Layer:
     constants: tuple[ConstArray, ...] = ()
     scratch_bytes: int = 0
     summary: str = ""
+    access: Access | None = None
+    slice_offsets: tuple[int, ...] | None = None
+    filter_encoding: Encoding | None = None
 
 
 @dataclass(frozen=True)
 class OpSpec:
     kind: str
     check: Callable[[Graph, Op], str | None]
-    lower: Callable[[Graph, Op, str], Layer] | None = None
+    lower: Callable[..., Layer] | None = None
     alias: bool = False
+    weights: bool = False
 
 
 _REGISTRY: dict[str, OpSpec] = {}

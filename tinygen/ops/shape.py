@@ -18,6 +18,8 @@ pad_common.cc, concatenation.cc):
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..ir import Graph, Op, Quantization, Tensor, shape_str
@@ -175,8 +177,12 @@ def _lower_concat(graph: Graph, op: Op, backend: str) -> Layer:
                       for position, source in enumerate(sources) if source.is_constant)
     summary = (f"CONCATENATION {' + '.join(shape_str(source.shape) for source in sources)} -> "
                f"{shape_str(result.shape)}, axis {axis}")
+    # With nothing but size-1 axes before the axis, each input is one contiguous block of the
+    # output, which its producer can write in place (no kernel writes with an output stride).
+    contiguous = params["outer_count"] == 1
+    offsets = tuple(itertools.accumulate(params["copy_sizes"][:-1], initial=0)) if contiguous else None
     return Layer(op=op, template="ops/concatenation.c.j2", kernels=("shape",), params=params,
-                 constants=constants, summary=summary)
+                 constants=constants, summary=summary, slice_offsets=offsets)
 
 
 register(OpSpec("RESHAPE", _check_alias, alias=True))

@@ -21,6 +21,9 @@ reciprocal and the final scaling in integer arithmetic.
 TFLM aborts (TFLITE_CHECK) when a row's sum of exponentials reaches 256 (a shift of more
 than 31 bits), e.g. a row of over 256 equal values; tinygen's kernel saturates the shift
 there instead. Output quantization must be TFLM's: scale 1/256, zero point -128.
+
+With `--kernels cmsis-nn`, CMSIS-NN's arm_softmax_s8 computes exp(d) itself from step 1's
+multiplier, left shift and diff_min.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import numpy as np
 from .. import fixedpoint
 from ..ir import Graph, Op, shape_str
 from ..quant import INT32_MAX, multiply_by_quantized_multiplier, quantize_multiplier_greater_than_one
-from .registry import ConstArray, Layer, OpSpec, check_dtypes, register
+from .access import elementwise
+from .registry import CMSIS_NN, ConstArray, Layer, OpSpec, check_dtypes, register
 
 # Integer bits of the rescaled input difference (kScaledDiffIntegerBits): Q5.26.
 SCALED_DIFF_INTEGER_BITS = 5
@@ -91,11 +95,20 @@ def _lower(graph: Graph, op: Op, backend: str) -> Layer:
     (source,), (result,) = graph.op_inputs(op), graph.op_outputs(op)
     beta = float(op.options["beta"])
     depth = source.shape[-1]
+    params = {"rows": source.num_elements // depth, "depth": depth}
+    summary = f"SOFTMAX {shape_str(source.shape)} over the last axis, beta {beta:g}"
+    if backend == CMSIS_NN:
+        multiplier, left_shift, diff_min = input_scaling(beta, source.quant.scale)
+        params.update(multiplier=multiplier, left_shift=left_shift, diff_min=diff_min)
+        return Layer(op=op, template="ops/cmsis_nn/softmax.c.j2", kernels=(CMSIS_NN,), params=params,
+                     summary=summary)
     table = ConstArray("exp_table", "int32_t", exp_table(beta, source.quant.scale),
                        f"exp(beta * input_scale * -d) in Q0.31 for d = 0..255 (beta {beta:g})")
-    return Layer(op=op, template="ops/softmax.c.j2", kernels=("softmax",),
-                 params={"rows": source.num_elements // depth, "depth": depth}, constants=(table,),
-                 summary=f"SOFTMAX {shape_str(source.shape)} over the last axis, beta {beta:g}")
+    return Layer(op=op, template="ops/softmax.c.j2", kernels=("softmax",), params=params, constants=(table,),
+                 summary=summary,
+                 # tg_softmax_s8 reads a row twice before its first write, then reads element c
+                 # and writes it: element by element as far as overlapping is concerned.
+                 access=elementwise(source.num_elements))
 
 
 register(OpSpec("SOFTMAX", _check, _lower))

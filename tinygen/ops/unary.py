@@ -36,6 +36,7 @@ from .. import fixedpoint
 from ..ir import Graph, Op, Tensor, shape_str
 from ..quant import (INT8_MAX, INT8_MIN, lookup_table, multiply_by_quantized_multiplier, quantize_multiplier,
                      quantize_value, rounding_divide_by_pot, tflite_round)
+from .access import elementwise
 from .registry import ConstArray, Layer, OpSpec, check_dtypes, register
 
 # LOGISTIC and TANH: integer bits of the fixed-point input (kInputIntegerBits).
@@ -238,7 +239,8 @@ def _lower(graph: Graph, op: Op, backend: str) -> Layer:
                  constants=(table,),
                  summary=(f"{op.kind} {shape_str(source.shape)} as a 256-entry table "
                           f"(scale {source.quant.scale:g} zp {source.quant.zero_point} -> "
-                          f"scale {result.quant.scale:g} zp {result.quant.zero_point})"))
+                          f"scale {result.quant.scale:g} zp {result.quant.zero_point})"),
+                 access=elementwise(source.num_elements))  # tg_lookup_s8 reads input i, then writes output i
 
 
 for _kind in _TABLE_BUILDERS:
