@@ -15,21 +15,11 @@ import numpy as np
 import pytest
 from modelgen import keras, single_op_model
 
+from checks import assert_bit_exact, op_kinds
 from tinygen.frontend.tflite import load
 from tinygen.ir import Graph, Op, Quantization, Tensor
 from tinygen.ops import lookup
 from tinygen.quant import multiply_by_quantized_multiplier, quantize_multiplier
-from tinygen.verify import verify_host
-
-
-def assert_bit_exact(path, seed, inputs_file=None):
-    result = verify_host(path, count=3, seed=seed, inputs_file=inputs_file)
-    assert result.bit_exact, result.first_mismatch
-    assert result.mismatches == 0
-
-
-def op_kinds(path):
-    return [op.kind for op in load(path).ops]
 
 
 def prelude(kind, x, dense=False):

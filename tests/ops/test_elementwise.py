@@ -11,20 +11,14 @@ import pytest
 
 import modelgen
 from tflite_builder import OperatorSpec, TensorSpec, write_model
+from checks import assert_bit_exact
 from tinygen.compiler import load_graph
 from tinygen.ir import Graph, Op, Quantization, Tensor
 from tinygen.ops import lookup
 from tinygen.ops.elementwise import BroadcastLoops, broadcast_loops, broadcast_shape
 from tinygen.quant import ACTIVATION_RELU, ACTIVATION_RELU6, ACTIVATION_RELU_N1_TO_1
-from tinygen.verify import verify_host
 
 KERAS_MERGE_LAYERS = {"ADD": "Add", "MUL": "Multiply"}
-
-
-def assert_bit_exact(path: Path, seed: int) -> None:
-    result = verify_host(path, count=3, seed=seed)
-    assert result.bit_exact, result.first_mismatch
-    assert result.mismatches == 0
 
 
 def only_op(path: Path, kind: str) -> tuple[Graph, Op]:

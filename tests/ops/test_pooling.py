@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from modelgen import keras, single_op_model, with_quantization
 
+from checks import assert_bit_exact, op_kinds
 from tinygen.errors import UnsupportedOpsError
 from tinygen.frontend.tflite import load
 from tinygen.ir import Quantization
 from tinygen.ops import check_supported, lookup
 from tinygen.ops.pooling import mean_multiplier
-from tinygen.verify import verify_host
 
 POOL_SIZES = [2, 3, (3, 2)]
 STRIDES = [1, 2]
@@ -29,16 +29,6 @@ POOL_INPUTS = [(7, 5, 1), (6, 9, 3), (5, 5, 5), (9, 6, 3), (8, 7, 1), (5, 8, 5)]
 # (resulting TFLite kind, fused activation code, Keras activation layer after the pool)
 FUSED_CASES = [("MaxPooling2D", 1, "relu"), ("AveragePooling2D", 1, "relu"),
                ("MaxPooling2D", 3, "relu6"), ("AveragePooling2D", 3, "relu6")]
-
-
-def assert_bit_exact(path, seed):
-    result = verify_host(path, count=3, seed=seed)
-    assert result.bit_exact, result.first_mismatch
-    assert result.mismatches == 0
-
-
-def op_kinds(path):
-    return [op.kind for op in load(path).ops]
 
 
 def keras_pool(layer, pool, stride, padding):

@@ -17,16 +17,10 @@ import pytest
 
 import modelgen
 from tflite_builder import OperatorSpec, TensorSpec, write_model
+from checks import assert_bit_exact
 from tinygen.compiler import load_graph
 from tinygen.ir import Graph, Op, Quantization, Tensor
 from tinygen.ops import lookup
-from tinygen.verify import verify_host
-
-
-def assert_bit_exact(path: Path, seed: int, inputs_file: Path | None = None) -> None:
-    result = verify_host(path, count=3, seed=seed, inputs_file=inputs_file)
-    assert result.bit_exact, result.first_mismatch
-    assert result.mismatches == 0
 
 
 def conversion_model(path: Path, dtypes: list[str], quantizations: list[tuple[float, int] | None],

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from modelgen import keras, single_op_model, with_quantization
 
+from checks import assert_bit_exact, op_kinds
 from tinygen.frontend.tflite import load
 from tinygen.ir import Quantization
 from tinygen.ops import lookup
-from tinygen.verify import verify_host
 
 # ZeroPadding2D ((top, bottom), (left, right)) and the input [H, W, C].
 ZERO_PADDINGS = [(((1, 2), (0, 3)), (4, 5, 3)), (((0, 0), (2, 1)), (3, 6, 1)), (((3, 0), (0, 0)), (5, 4, 5)),
@@ -28,16 +28,6 @@ GENERIC_PADDINGS = [([[0, 0], [0, 0], [0, 0], [1, 2]], (4, 5, 3)), ([[1, 0], [0,
 CONCATENATIONS = [(-1, [(4, 5, 3), (4, 5, 2)]), (3, [(2, 3, 1), (2, 3, 4), (2, 3, 3)]),
                   (1, [(4, 5, 3), (2, 5, 3)]), (2, [(4, 5, 3), (4, 2, 3), (4, 7, 3)]),
                   (-2, [(3, 1, 2), (3, 4, 2)]), (-3, [(1, 6, 2), (3, 6, 2), (2, 6, 2)]), (1, [(5,), (3,)])]
-
-
-def assert_bit_exact(path, seed):
-    result = verify_host(path, count=3, seed=seed)
-    assert result.bit_exact, result.first_mismatch
-    assert result.mismatches == 0
-
-
-def op_kinds(path):
-    return [op.kind for op in load(path).ops]
 
 
 @pytest.mark.parametrize("case", range(len(ZERO_PADDINGS)), ids=[str(p) for p, _ in ZERO_PADDINGS])

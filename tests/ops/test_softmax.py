@@ -15,17 +15,11 @@ import numpy as np
 import pytest
 from modelgen import keras, single_op_model, with_quantization
 
+from checks import assert_bit_exact
 from tinygen.frontend.tflite import load
 from tinygen.ir import Quantization
 from tinygen.ops import lookup
 from tinygen.ops.softmax import exp_table, input_scaling
-from tinygen.verify import verify_host
-
-
-def assert_bit_exact(path, seed):
-    result = verify_host(path, count=3, seed=seed)
-    assert result.bit_exact, result.first_mismatch
-    assert result.mismatches == 0
 
 
 def softmax(x):

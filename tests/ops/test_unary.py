@@ -14,20 +14,14 @@ import numpy as np
 import pytest
 from modelgen import keras, single_op_model, with_quantization
 
+from checks import assert_bit_exact
 from tinygen.frontend.tflite import load
 from tinygen.ir import Quantization
 from tinygen.ops import lookup
 from tinygen.ops.unary import activation_table
 from tinygen.reference import graph_arena_size, reference_outputs
-from tinygen.verify import verify_host
 
 EVERY_INT8 = np.arange(-128, 128, dtype=np.int8)
-
-
-def assert_bit_exact(path, seed):
-    result = verify_host(path, count=3, seed=seed)
-    assert result.bit_exact, result.first_mismatch
-    assert result.mismatches == 0
 
 
 def hard_swish(x):

@@ -101,8 +101,6 @@ def check_operands(graph: Graph, op: Op, channel_axis: int) -> str | None:
     reason = check_dtypes(graph, op, ("int8", None, None), ("int8",))
     if reason:
         return reason
-    if x.input.quant.per_channel or x.output.quant.per_channel:
-        return "per-channel quantized activations are not supported"
     if x.filter.dtype == "float32":
         return (f"filter '{x.filter.name}' is float32: float and hybrid (dynamic-range) models are not "
                 "supported, weights must be int8")

@@ -117,8 +117,6 @@ def _check_binary(graph: Graph, op: Op) -> str | None:
         return "expects two inputs"
     if input1.is_constant and input2.is_constant:
         return "both operands are constant (a converter folds such ops)"
-    if any(tensor.quant.per_channel for tensor in (input1, input2, output)):
-        return "per-channel quantized operands are not supported"
     expected = broadcast_shape(input1.shape, input2.shape)
     if expected is None:
         return f"shapes {shape_str(input1.shape)} and {shape_str(input2.shape)} do not broadcast"

@@ -46,8 +46,6 @@ def _check_pool(graph: Graph, op: Op) -> str | None:
     (source,), (result,) = graph.op_inputs(op), graph.op_outputs(op)
     if len(source.shape) != 4 or len(result.shape) != 4:
         return f"expects 4-D NHWC tensors, has {shape_str(source.shape)} -> {shape_str(result.shape)}"
-    if source.quant.per_channel or result.quant.per_channel:
-        return "per-channel quantized activations are not supported"
     scale_difference = abs(np.float32(source.quant.scale) - np.float32(result.quant.scale))
     if float(scale_difference) > POOL_SCALE_TOLERANCE or source.quant.zero_point != result.quant.zero_point:
         return (f"input and output quantization differ (scale {source.quant.scale:g} vs {result.quant.scale:g}, "
@@ -142,8 +140,6 @@ def _check_mean(graph: Graph, op: Op) -> str | None:
     (source, axis_tensor), (result,) = graph.op_inputs(op), graph.op_outputs(op)
     if axis_tensor.data is None:
         return "the axis tensor must be a constant"
-    if source.quant.per_channel or result.quant.per_channel:
-        return "per-channel quantized activations are not supported"
     if source.num_elements == 0:
         return "the input is empty"
     rank = len(source.shape)

@@ -128,7 +128,8 @@ def check_supported(graph: Graph) -> None:
 
 
 def check_dtypes(graph: Graph, op: Op, inputs: tuple[str | None, ...], outputs: tuple[str, ...]) -> str | None:
-    """Common check: tensor dtypes (None = any / absent allowed) and quantization present.
+    """Common check: tensor dtypes (None = any / absent allowed), and int8/int16 activations
+    quantized per tensor.
 
     Returns a reason string naming the first offending tensor, or None.
     """
@@ -141,9 +142,15 @@ def check_dtypes(graph: Graph, op: Op, inputs: tuple[str | None, ...], outputs: 
             return f"input {position} '{tensor.name}' is {tensor.dtype}, expected {expected}"
         if expected in ("int8", "int16") and tensor.quant is None:
             return f"input {position} '{tensor.name}' is {expected} without quantization parameters"
+        if expected in ("int8", "int16") and tensor.quant.per_channel:
+            return (f"input {position} '{tensor.name}' is quantized per channel: per-channel activations "
+                    "are not supported, only per-tensor")
     for position, (tensor, expected) in enumerate(zip(graph.op_outputs(op), outputs)):
         if tensor.dtype != expected:
             return f"output {position} '{tensor.name}' is {tensor.dtype}, expected {expected}"
         if expected in ("int8", "int16") and tensor.quant is None:
             return f"output {position} '{tensor.name}' is {expected} without quantization parameters"
+        if expected in ("int8", "int16") and tensor.quant.per_channel:
+            return (f"output {position} '{tensor.name}' is quantized per channel: per-channel activations "
+                    "are not supported, only per-tensor")
     return None

@@ -22,7 +22,7 @@ import itertools
 
 import numpy as np
 
-from ..ir import Graph, Op, Quantization, Tensor, shape_str
+from ..ir import Graph, Op, Quantization, shape_str
 from .registry import ConstArray, Layer, OpSpec, check_dtypes, register
 
 # Limits of TFLM's reference kernels.
@@ -36,12 +36,6 @@ def _same_quantization(a: Quantization | None, b: Quantization | None) -> bool:
     if a is None or b is None:
         return a is b
     return a.scales == b.scales and a.zero_points == b.zero_points
-
-
-def _refuse_per_channel(tensor: Tensor, role: str) -> str | None:
-    if tensor.quant.per_channel:
-        return f"{role} '{tensor.name}' is quantized per channel"
-    return None
 
 
 # -------------------------------------------------------------------- RESHAPE, SQUEEZE
@@ -86,7 +80,7 @@ def _check_pad(graph: Graph, op: Op) -> str | None:
             return "the pad value must be a constant scalar"
         if not _same_quantization(pad_value.quant, result.quant):
             return "the pad value's quantization differs from the output's; TFLM requires them equal"
-    return _refuse_per_channel(result, "output")
+    return None
 
 
 def _folded_pad_dims(shape: tuple[int, ...], paddings: np.ndarray) -> list[list[int]]:
@@ -149,13 +143,7 @@ def _check_concat(graph: Graph, op: Op) -> str | None:
     axis = _concat_axis(graph, op)
     if not 0 <= axis < rank:
         return f"axis {op.options.get('axis')} out of range for {rank}-D tensors"
-    reason = _refuse_per_channel(result, "output")
-    if reason:
-        return reason
     for position, source in enumerate(sources):
-        reason = _refuse_per_channel(source, f"input {position}")
-        if reason:
-            return reason
         if not _same_quantization(source.quant, result.quant):
             return (f"input {position} '{source.name}' is quantized with scale {source.quant.scale:g}, zero point "
                     f"{source.quant.zero_point}; the output with {result.quant.scale:g}, "

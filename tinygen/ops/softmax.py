@@ -74,8 +74,6 @@ def _check(graph: Graph, op: Op) -> str | None:
     if reason:
         return reason
     (source,), (result,) = graph.op_inputs(op), graph.op_outputs(op)
-    if source.quant.per_channel or result.quant.per_channel:
-        return "per-channel quantized activations are not supported"
     if not source.shape or source.shape != result.shape or source.num_elements == 0:
         return (f"expects equal non-empty shapes of rank 1 or more, has {shape_str(source.shape)} -> "
                 f"{shape_str(result.shape)}")
@@ -92,7 +90,7 @@ def _check(graph: Graph, op: Op) -> str | None:
 
 
 def _lower(graph: Graph, op: Op, backend: str) -> Layer:
-    (source,), (result,) = graph.op_inputs(op), graph.op_outputs(op)
+    (source,) = graph.op_inputs(op)
     beta = float(op.options["beta"])
     depth = source.shape[-1]
     params = {"rows": source.num_elements // depth, "depth": depth}

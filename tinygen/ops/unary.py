@@ -204,8 +204,6 @@ def _check(graph: Graph, op: Op) -> str | None:
     if reason:
         return reason
     (source,), (result,) = graph.op_inputs(op), graph.op_outputs(op)
-    if source.quant.per_channel or result.quant.per_channel:
-        return "per-channel quantized activations are not supported"
     if source.num_elements != result.num_elements:
         return f"input {shape_str(source.shape)} and output {shape_str(result.shape)} differ in size"
     if op.kind == "LOGISTIC" and result.quant.zero_point != LOGISTIC_OUTPUT_ZERO_POINT:
