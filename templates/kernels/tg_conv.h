@@ -81,6 +81,15 @@ typedef struct {
 typedef int32_t (*tg_row_dot_t)(tg_filter_t *rows, const int8_t *vector);
 
 /*
+ * Optional, where it is faster: reads the next two rows, stores their dot products with
+ * `vector` in sums[0] and sums[1], and advances `rows` past both (the dense kernels on
+ * cores with the DSP extension, see tg_conv.c). NULL: the loop nests call tg_row_dot_t
+ * for each row. Either way they read the same input and write the same outputs in the
+ * same order of pixels and rows.
+ */
+typedef void (*tg_row_pair_dot_t)(tg_filter_t *rows, const int8_t *vector, int32_t sums[2]);
+
+/*
  * CONV_2D, optionally grouped (groups = input_c / filter_c).
  * input  [batches, input_h, input_w, input_c]
  * filter [output_c, filter_h, filter_w, filter_c]  (as TFLite stores it)
@@ -174,9 +183,32 @@ static inline const int8_t *tg_window_pixel(const tg_conv_window_t *window, cons
 void tg_conv_gather_patch(const tg_conv_window_t *window, const int8_t *image, int32_t image_c,
                           int32_t patch_c, int32_t in_y, int32_t in_x, int8_t *patch);
 
-/* CONV_2D with each filter row read by row_dot (see tg_conv2d_s8). */
+/*
+ * The outputs of channels [channel, channel + count), in order, from the next `count` rows
+ * of `rows` times `vector`: two rows at a time with row_pair_dot if it is not NULL.
+ */
+static inline void tg_conv_rows_output(const tg_conv_requant_t *requant, tg_row_dot_t row_dot,
+                                       tg_row_pair_dot_t row_pair_dot, tg_filter_t *rows,
+                                       const int8_t *vector, int32_t channel, int32_t count, int8_t *output)
+{
+    const int32_t end = channel + count;
+    if (row_pair_dot != NULL) {
+        for (; channel + 2 <= end; channel += 2) {
+            int32_t sums[2];
+            row_pair_dot(rows, vector, sums);
+            output[channel] = tg_conv_output(requant, channel, sums[0]);
+            output[channel + 1] = tg_conv_output(requant, channel + 1, sums[1]);
+        }
+    }
+    for (; channel < end; ++channel) {
+        output[channel] = tg_conv_output(requant, channel, row_dot(rows, vector));
+    }
+}
+
+/* CONV_2D with each filter row read by row_dot or row_pair_dot (see tg_conv2d_s8). */
 static inline void tg_conv2d_rows(const tg_conv2d_params_t *params, tg_row_dot_t row_dot,
-                                  const int8_t *input, int8_t *output, int8_t *patch_buffer)
+                                  tg_row_pair_dot_t row_pair_dot, const int8_t *input, int8_t *output,
+                                  int8_t *patch_buffer)
 {
     const tg_conv_window_t *window = &params->window;
     const int32_t groups = params->input_c / params->filter_c;
@@ -191,7 +223,6 @@ static inline void tg_conv2d_rows(const tg_conv2d_params_t *params, tg_row_dot_t
             for (int32_t out_x = 0; out_x < window->output_w; ++out_x) {
                 const int32_t in_x = out_x * window->stride_w - window->pad_left;
                 tg_filter_t rows = params->filter;
-                int32_t channel = 0;
                 for (int32_t group = 0; group < groups; ++group) {
                     const int8_t *group_image = image + group * params->filter_c;
                     const int8_t *patch;
@@ -203,9 +234,8 @@ static inline void tg_conv2d_rows(const tg_conv2d_params_t *params, tg_row_dot_t
                                              in_x, patch_buffer);
                         patch = patch_buffer;
                     }
-                    for (int32_t i = 0; i < channels_per_group; ++i, ++channel) {
-                        output[channel] = tg_conv_output(&params->requant, channel, row_dot(&rows, patch));
-                    }
+                    tg_conv_rows_output(&params->requant, row_dot, row_pair_dot, &rows, patch,
+                                        group * channels_per_group, channels_per_group, output);
                 }
                 output += params->output_c;
             }
@@ -213,15 +243,15 @@ static inline void tg_conv2d_rows(const tg_conv2d_params_t *params, tg_row_dot_t
     }
 }
 
-/* FULLY_CONNECTED with each filter row read by row_dot (see tg_fully_connected_s8). */
+/* FULLY_CONNECTED with each filter row read by row_dot or row_pair_dot (see
+ * tg_fully_connected_s8). */
 static inline void tg_fully_connected_rows(const tg_fully_connected_params_t *params, tg_row_dot_t row_dot,
-                                           const int8_t *input, int8_t *output)
+                                           tg_row_pair_dot_t row_pair_dot, const int8_t *input, int8_t *output)
 {
     for (int32_t batch = 0; batch < params->batches; ++batch) {
         tg_filter_t rows = params->filter;
-        for (int32_t channel = 0; channel < params->output_depth; ++channel) {
-            output[channel] = tg_conv_output(&params->requant, channel, row_dot(&rows, input));
-        }
+        tg_conv_rows_output(&params->requant, row_dot, row_pair_dot, &rows, input, 0, params->output_depth,
+                            output);
         input += params->input_depth;
         output += params->output_depth;
     }

@@ -234,7 +234,7 @@ int32_t tg_row_dot_sparse_lut6(tg_filter_t *rows, const int8_t *vector)
 void tg_conv2d_compressed_s8(const tg_conv2d_params_t *params, tg_row_dot_t row_dot, const int8_t *input,
                              int8_t *output, int8_t *patch_buffer)
 {
-    tg_conv2d_rows(params, row_dot, input, output, patch_buffer);
+    tg_conv2d_rows(params, row_dot, NULL, input, output, patch_buffer);
 }
 
 /*
@@ -295,5 +295,5 @@ void tg_depthwise_conv2d_compressed_s8(const tg_depthwise_conv2d_params_t *param
 void tg_fully_connected_compressed_s8(const tg_fully_connected_params_t *params, tg_row_dot_t row_dot,
                                       const int8_t *input, int8_t *output)
 {
-    tg_fully_connected_rows(params, row_dot, input, output);
+    tg_fully_connected_rows(params, row_dot, NULL, input, output);
 }
