@@ -8,6 +8,7 @@ the ratio to the baseline where one exists (M4 and M7). A benchmark, not a test:
 by hand after changing kernels, the planner or code generation.
 
     .venv/bin/python benchmarks/mlperf_boards.py [--boards nucleo-l4r5zi ...] [--models kws_ref_model ...]
+        [--kernels cmsis-nn]
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boards", nargs="+", default=BOARDS)
     parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--kernels", choices=("tinygen", "cmsis-nn"), default="tinygen",
+                        help="kernel backend (cmsis-nn needs CMSIS_NN_PATH set to a CMSIS-NN checkout)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
     baselines = json.loads((SHARED / "baselines" / "tflm_cmsis_nn_mlperf_tiny.json").read_text())
@@ -47,7 +50,8 @@ def main() -> int:
         core_baselines = baselines.get(board.core, {})
         for model in args.models:
             print(f"running {model} on {board_name}...", file=sys.stderr, flush=True)
-            report = verify_in_qemu(SHARED / "models" / "mlperf_tiny" / f"{model}.tflite", board_name, count=1)
+            report = verify_in_qemu(SHARED / "models" / "mlperf_tiny" / f"{model}.tflite", board_name, count=1,
+                                    backend=args.kernels)
             measured = report.to_json()
             baseline = core_baselines.get(model, {})
             rows.append({"board": board_name, "core": board.core, "model": model,
