@@ -43,8 +43,10 @@ def convert_int8(model, path: Path, seed: int = 0, float_io: bool = False, sampl
     input_shapes = [tuple(1 if d is None else d for d in t.shape) for t in model.inputs]
 
     def representative():
+        # Samples keyed by input name: the converter's input order need not be the model's.
         for _ in range(samples):
-            yield [rng.uniform(-input_range, input_range, size=s).astype(np.float32) for s in input_shapes]
+            yield {name: rng.uniform(-input_range, input_range, size=shape).astype(np.float32)
+                   for name, shape in zip(model.input_names, input_shapes)}
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
