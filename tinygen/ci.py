@@ -21,6 +21,7 @@ from pathlib import Path
 from . import __version__
 from .boards import load_board
 from .errors import TinygenError
+from .files import write_output
 
 RENODE_VERSION = "1.16.1"
 DEFAULT_PYTHON = "3.11"
@@ -100,10 +101,4 @@ def _steps(model: str, directory: str) -> CiModel:
 
 
 def write_workflow(text: str, output: str | Path) -> Path:
-    path = Path(output)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    except OSError as error:
-        raise TinygenError(f"cannot write {path}: {error.strerror}") from None
-    return path
+    return write_output(output, text)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import codegen, ops
 from .errors import ModelFormatError, TinygenError, UnsupportedModelError
+from .files import write_output
 from .frontend import keras as keras_frontend
 from .frontend import tflite as tflite_frontend
 from .ir import Graph, validate
@@ -161,9 +162,5 @@ def compile_model(model_path: str | Path, out_dir: str | Path | None = None, nam
 
 
 def write_library(library: codegen.Library, directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        for file_name, text in sorted(library.files.items()):
-            (directory / file_name).write_text(text)
-    except OSError as error:
-        raise TinygenError(f"cannot write the library to {directory}: {error.strerror}") from None
+    for file_name, text in sorted(library.files.items()):
+        write_output(directory / file_name, text)

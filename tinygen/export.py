@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import TinygenError
+from .files import write_output
 
 if TYPE_CHECKING:
     from .compiler import CompiledModel
@@ -72,11 +73,7 @@ def write_build_file(compiled: CompiledModel, format_: str) -> Path | None:
     if format_ == "platformio" and compiled.library.uses_cmsis_nn:
         files[PLATFORMIO_CMSIS_NN_SCRIPT] = "export/cmsis_nn_platformio.py.j2"
     for file_name, template in files.items():
-        path = compiled.directory / file_name
-        try:
-            path.write_text(render_build_file(compiled, template))
-        except OSError as error:
-            raise TinygenError(f"cannot write {path}: {error.strerror}") from None
+        write_output(compiled.directory / file_name, render_build_file(compiled, template))
     return compiled.directory / next(iter(BUILD_FILES[format_]))
 
 

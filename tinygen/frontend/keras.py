@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DataError, ModelFormatError, TinygenError
+from ..errors import DataError, ModelFormatError
+from ..files import write_output
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 KERAS_FORMATS = ".keras, .h5 or a SavedModel directory"
@@ -51,10 +52,4 @@ def to_int8_tflite(path: str | Path, data) -> bytes:
 
 def write_int8_tflite(path: str | Path, data, destination: Path) -> Path:
     """Convert the Keras model at `path` (see `to_int8_tflite`) into `destination`."""
-    tflite = to_int8_tflite(path, data)
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(tflite)
-    except OSError as error:
-        raise TinygenError(f"cannot write the converted model {destination}: {error.strerror}") from None
-    return destination
+    return write_output(destination, to_int8_tflite(path, data))

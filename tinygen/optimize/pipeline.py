@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import TinygenError
+from ..files import write_output
 from . import cluster as clustering
 from . import lowrank, measure
 from . import prune as pruning
@@ -64,13 +64,6 @@ def _low_rank_label(target: int | float) -> str:
     return f"low-rank {target}" if isinstance(target, int) else f"low-rank {target:.0%} energy"
 
 
-def _write(path: Path, tflite: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(tflite)
-    except OSError as error:
-        raise TinygenError(f"cannot write {path}: {error.strerror}") from None
-
 
 # A technique: (model, dataset, task, recipe, progress, label) -> (new model, skipped layers).
 Technique = Callable[[object, Dataset, Task, Recipe, Progress, str], tuple[object, list[str]]]
@@ -117,7 +110,7 @@ def _run(source, data: DataSource, output: str | Path, recipe: Recipe, val: Data
     calibration = dataset.x_train[:recipe.calibration_samples]
     progress(f"int8: converting with {len(calibration)} calibration samples")
     output = Path(output)
-    _write(output, quantize.convert_int8(model, calibration, recipe.float_io))
+    write_output(output, quantize.convert_int8(model, calibration, recipe.float_io))
     progress(f"int8: evaluating {output.name} with TFLite Micro on {len(dataset.x_val)} held-out samples")
     steps.append(measure.measure_tflite(f"int8 ({conversion})", output, dataset, task))
     return OptimizeResult(output=output, recipe=recipe, steps=tuple(steps), keras_model=model)
