@@ -5,8 +5,10 @@ LiteRT's default (XNNPACK) path differs from TFLM by a few LSB, so it is never t
 reference here.
 
 TFLM aborts the whole process on some inputs (e.g. a softmax row whose exponentials
-overflow its accumulator), so it runs in a forked child process: an abort there becomes
-a TinygenError here instead of killing the caller.
+overflow its accumulator), so it runs in a child process: an abort there becomes a
+TinygenError here instead of killing the caller. Children come from a fork server (a clean
+process started once), not from forking the caller, which may hold TensorFlow's threads:
+forking those crashed the child now and then.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def reference_outputs(model_path: str | Path, samples: list[list[np.ndarray]], n
                       arena_bytes: int) -> list[list[np.ndarray]]:
     """Run TFLM on each sample (a list with one array per graph input); return, per sample,
     the list of its `num_outputs` output arrays."""
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(sender, str(model_path), samples, num_outputs, arena_bytes))
     process.start()
