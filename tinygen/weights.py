@@ -4,35 +4,51 @@ Pruning and clustering make a model smaller only if the firmware stores the weig
 way. This module turns a filter, seen as rows (one per output channel, each holding the
 values the kernel multiplies with one input vector, in the kernel's order; the lowerings
 in tinygen/ops/conv.py make the view), into one of four encodings that the kernels in
-templates/kernels/tg_conv_compressed.c decode on the fly:
+templates/kernels/tg_conv_compressed.c decode: on the fly in every dot product
+(FULLY_CONNECTED, whose rows each meet one input vector per batch), or into scratch once per
+call, then running the dense loops (CONV_2D and DEPTHWISE_CONV_2D, whose rows meet every
+output pixel):
 
 - dense: every int8 value, as TFLite stores it.
 - lut: a clustered filter with at most 2^bits distinct values per table (bits 1 to 6). The
-  values become indices into tables of int8 centroids: one table for the tensor, or one per
-  output channel (full-int8 conversion turns shared float clusters into per-channel int8
-  values). Indices are packed 32 // bits to a 32-bit word, lowest bits first, row after row:
+  values become indices into tables of int8 centroids, in one of three scopes: one table
+  for the tensor; one per output channel, stored (full-int8 conversion turns shared float
+  clusters into per-channel int8 values); or one per output channel derived by the kernel,
+  once per call into scratch, from a codebook of int32 entries for the tensor and each
+  channel's output multiplier, which the kernel holds anyway (see "codebook tables" below:
+  4 bytes an entry instead of 2^bits bytes a row, so a 4-bit LUT of 64-value rows is 0.5x
+  dense instead of 0.75x). Indices are packed 32 // bits to a 32-bit word, lowest bits first, row after row:
   the kernel loads one word and extracts fixed bit fields, unrolled for each width (on
   Cortex-M3 and up, one UBFX per index; 4.5 instructions per value on a Cortex-M4 with the
   loop, against 5.5 for two indices a byte, and the same as unpacked byte indices, measured
   on the compiled loops). Rows are not aligned to words, so short rows (a depthwise
   filter's 9 taps) waste no bits; the kernel reads a row's partial words index by index.
-- sparse: a pruned filter. Per row, the number of its entries; per entry, its step from the
-  previous entry (one byte; the first counts from column 0) and its int8 value. Zeros cost
-  neither flash nor a multiply-accumulate. A gap of more than 255 columns is bridged by
-  entries of value 0, which keeps every step in one byte.
+- sparse: a pruned filter: its entries (the nonzero values) with their int8 values, and
+  their columns in one of two forms. Steps: per row, the number of its entries; per entry,
+  its step from the previous entry (one byte; the first counts from column 0). A gap of
+  more than 255 columns is bridged by entries of value 0, which keeps every step in one
+  byte. Bitmap: one bit per value, 1 where an entry is stored, packed 32 to a word from the
+  lowest bit as one stream over all rows (rows are not aligned to words, as LUT indices).
+  Steps cost 8 bits per entry, the bitmap 1 bit per value: the bitmap is smaller below
+  7/8 zeros (3 bits a value at 50 % zeros and 4-bit indices, against 6 with steps). Zeros
+  cost neither flash nor a multiply-accumulate; the kernel finds a bitmap's entries by
+  counting trailing zeros of the word (RBIT and CLZ on Cortex-M3 and up).
 - sparse-lut: sparse rows whose values are packed LUT indices, as above.
 
 `encode(rows, mode)` picks one. A forced mode (`lut`, `sparse`, `sparse-lut`) uses that
-encoding, in its smallest variant, wherever it can hold the filter, even where it is larger,
-so that its kernels can be run and measured on any model; a filter it cannot hold (more than
-64 distinct values in a table) stays dense. `auto` takes the encoding with the fewest bytes
-among those that save at least MIN_SAVING of the dense bytes and cost at most COST_BUDGET
-times the dense kernel's instructions by the cost model below; if none does, the filter
-stays dense.
+encoding, in its smallest variant (table scope, steps or bitmap), wherever it can hold the
+filter, even where it is larger, so that its kernels can be run and measured on any model; a
+filter it cannot hold (more than 64 distinct values in a table) stays dense. `auto` takes
+the encoding with the fewest bytes among those that save at least MIN_SAVING of the dense
+bytes and cost at most COST_BUDGET times the dense kernel's instructions by the cost model
+below; if none does, the filter stays dense.
 
 Limits: the encoder never changes a value (outputs stay bit-exact); it neither clusters nor
-prunes (training does); the cost model counts instructions of the row loops on a Cortex-M4
-and ignores flash wait states and caches; tables hold 2^bits entries even when fewer are
+prunes (training does); the cost model counts instructions per inference of the row loops
+and row decoders on a Cortex-M4, a DSP core whose dense loops take two rows at a time with
+SMLAD (on cores without DSP, the dense loop costs about twice as much and the model
+overrates decoding); it ignores flash wait states, caches, and the patch a CONV_2D decoded
+in chunks gathers once per chunk; tables hold 2^bits entries even when fewer are
 used, so that a row's table is found by a multiplication. `auto` decides per filter: the
 code of the compressed kernels and row readers a model then links (0.6 to 1.5 KB on a
 Cortex-M4 with --gc-sections) is not weighed against the bytes saved.
@@ -47,6 +63,12 @@ import numpy as np
 
 MODES = ("auto", "dense", "lut", "sparse", "sparse-lut")
 DENSE, LUT, SPARSE, SPARSE_LUT = "dense", "lut", "sparse", "sparse-lut"
+STEPS, BITMAP = "steps", "bitmap"  # how sparse rows store the columns of their entries
+# The keys of the sparse kinds with a bitmap in ROW_COSTS and DECODE_COSTS (Encoding.cost_key).
+SPARSE_BITMAP, SPARSE_LUT_BITMAP = f"{SPARSE}+{BITMAP}", f"{SPARSE_LUT}+{BITMAP}"
+TENSOR, CHANNEL, CODEBOOK = "tensor", "channel", "codebook"  # the scopes of LUT tables
+_SCOPE_WORDS = {TENSOR: "one table", CHANNEL: "a table per channel",
+                CODEBOOK: "tables per channel from a codebook of {}"}
 
 MAX_BITS = 6  # beyond 6 bits a table per channel outweighs what the indices save
 WORD_BITS = 32
@@ -57,22 +79,31 @@ MAX_ROW_ENTRIES = np.iinfo(np.uint16).max  # entries per row are stored in two b
 MIN_SAVING = 1 / 8
 # ...and its row loops cost at most this many times the dense kernel's instructions.
 COST_BUDGET = 1.25
-# What the compressed DEPTHWISE_CONV_2D kernel spends per filter tap of each row beyond its
-# row reader: it gathers the window channel by channel, and its rows of a few taps mostly
-# start and end inside a word. Measured on the keyword-spotting model (3x3 taps, 4-bit
-# indices, one table): 216 instructions a row, against 141 from ROW_COSTS.
-DEPTHWISE_TAP_OVERHEAD = 8.4
 
-_C_TYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "uint16_t": 2, "uint32_t": 4}
+_C_TYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "uint16_t": 2, "uint32_t": 4, "int32_t": 4}
+
+# Codebook tables (see codebook_values): the clamp on |entry * 2^n| that keeps int32 from
+# overflowing, the largest n it allows, and the bits dropped from a multiplier to make d.
+CODEBOOK_LIMIT = 1 << 30
+CODEBOOK_MAX_SHIFT = 30
+CODEBOOK_DIVISOR_SHIFT = 8
+# Instructions per table entry that tg_codebook_tables spends deriving a codebook's tables,
+# once per inference (Cortex-M4).
+CODEBOOK_ENTRY_COST = 12.0
 
 
 @dataclass(frozen=True)
 class RowCost:
-    """Cortex-M4 instructions of a kernel's row loop: `per_row` for each row it reads plus
-    `per_entry` for each value it multiplies."""
+    """Cortex-M4 instructions of a kernel's row loop (or row decoder): `per_row` for each row
+    it reads plus `per_entry` for each value it multiplies (or stores), plus `per_value` for
+    each value of the row, stored or not (a sparse decoder zeroes the row first)."""
 
     per_row: float
     per_entry: float
+    per_value: float = 0.0
+
+    def total(self, rows: int, entries: int, values: int = 0) -> float:
+        return rows * self.per_row + entries * self.per_entry + values * self.per_value
 
 
 # Instructions measured in QEMU (mps2-an386, Cortex-M4, arm-none-eabi-gcc 12 -O2) and
@@ -81,8 +112,10 @@ class RowCost:
 # per_row includes the requantization of the row's output. Sparse LUT rows were measured
 # with 4- and 6-bit indices; narrower (wider) indices decode the same way and take the
 # 4-bit (6-bit) figures.
+# The dense row: the SMLAD loop of tg_conv.c (two rows at a time), measured the same way on
+# the model's dense FULLY_CONNECTED layers; the dense CONV_2D runs the same loop per pixel.
 ROW_COSTS = {
-    (DENSE, 0): RowCost(per_row=81.8, per_entry=4.25),
+    (DENSE, 0): RowCost(per_row=72.8, per_entry=2.00),
     (LUT, 1): RowCost(per_row=103.0, per_entry=4.11),
     (LUT, 2): RowCost(per_row=102.8, per_entry=4.24),
     (LUT, 3): RowCost(per_row=130.0, per_entry=4.55),
@@ -92,7 +125,43 @@ ROW_COSTS = {
     (SPARSE, 0): RowCost(per_row=83.4, per_entry=6.50),
     **{(SPARSE_LUT, bits): RowCost(per_row=140.6, per_entry=6.53) for bits in range(1, 5)},
     **{(SPARSE_LUT, bits): RowCost(per_row=108.7, per_entry=8.11) for bits in range(5, MAX_BITS + 1)},
+    # Sparse rows with a bitmap, measured the same way (0 to 90 % pruned, 4-bit indices for
+    # every width): per_value is the walk over the bitmap's words (and, for indices, the
+    # count of each row's entries).
+    (SPARSE_BITMAP, 0): RowCost(per_row=84.6, per_entry=8.01, per_value=0.36),
+    **{(SPARSE_LUT_BITMAP, bits): RowCost(per_row=167.4, per_entry=9.65, per_value=0.62)
+       for bits in range(1, MAX_BITS + 1)},
 }
+
+# The row decoders' costs (tg_row_decode_t: each value stored into scratch, once per
+# inference), measured in QEMU (Cortex-M4, the same compiler) by `benchmarks/weights.py
+# --measure-costs` on the CONV_2D layers of the MLPerf Tiny keyword-spotting model (64 rows
+# of 40 and of 64 values): each compressed run's count minus the dense run's. LUT: fitted
+# over widths 1 to 5 together (per width, rows that start or end inside a word make the
+# split between per_row and per_entry unstable; the totals of a 64x64 filter lie within
+# 20 % of the fit). Sparse: 50 % and 75 % pruned. Sparse LUT: 2-bit indices, the derivation
+# of the variant's codebook tables (CODEBOOK_ENTRY_COST) subtracted and the sparse rows'
+# per_value assumed; wider indices take the same figures.
+DECODE_COSTS = {
+    **{(LUT, bits): RowCost(per_row=118.0, per_entry=2.96) for bits in range(1, MAX_BITS + 1)},
+    (SPARSE, 0): RowCost(per_row=83.0, per_entry=6.50, per_value=0.27),
+    **{(SPARSE_LUT, bits): RowCost(per_row=180.0, per_entry=6.80, per_value=0.27)
+       for bits in range(1, MAX_BITS + 1)},
+    # Estimated from the bitmap readers' figures above (a store for the multiply, plus the
+    # row's zeroing), not measured: --measure-costs fits them.
+    (SPARSE_BITMAP, 0): RowCost(per_row=40.0, per_entry=7.0, per_value=0.66),
+    **{(SPARSE_LUT_BITMAP, bits): RowCost(per_row=90.0, per_entry=8.6, per_value=0.92)
+       for bits in range(1, MAX_BITS + 1)},
+}
+
+
+@dataclass(frozen=True)
+class Requantization:
+    """Each row's output multiplier as the kernel's tg_conv_requant_t stores it:
+    multipliers[r] * 2^(shifts[r] - 31), the multipliers Q31 significands in [2^30, 2^31)."""
+
+    multipliers: np.ndarray
+    shifts: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -115,10 +184,16 @@ class Encoding:
     """A filter of `rows` rows of `length` values in one encoding.
 
     `bits` is the width of the LUT indices (0: int8 values); `per_channel_tables` says
-    whether each row has its own table; `entries` is how many values the kernel multiplies
-    per input vector (all of them when dense or LUT, the stored entries when sparse);
-    `row_overhead` is what the op's compressed kernel spends per row beyond its row reader;
-    `reason` says why this encoding was chosen.
+    whether each row has its own table, stored or, when the arrays hold a `codebook`,
+    derived by the kernel (`codebook_shift` is then the largest output shift); `entries`
+    is how many values the kernel multiplies per input vector (all of them when dense or
+    LUT, the stored entries when sparse);
+    `positions` says how sparse rows give their entries' columns (STEPS or BITMAP; empty
+    for dense and LUT); `vectors` is how many input vectors each row meets per inference
+    (pixels times batches); `decoded` says whether the op's kernel decodes the filter into
+    scratch once per inference and runs the dense loop (CONV_2D, DEPTHWISE_CONV_2D) rather
+    than reading the rows in every dot product (FULLY_CONNECTED); `reason` says why this
+    encoding was chosen.
     """
 
     kind: str
@@ -128,7 +203,10 @@ class Encoding:
     entries: int
     bits: int = 0
     per_channel_tables: bool = False
-    row_overhead: float = 0.0
+    positions: str = ""
+    codebook_shift: int = 0
+    vectors: int = 1
+    decoded: bool = False
     reason: str = ""
 
     @property
@@ -145,19 +223,57 @@ class Encoding:
         return 1 << self.bits if self.per_channel_tables else 0
 
     @property
+    def table_scope(self) -> str:
+        """TENSOR, CHANNEL or CODEBOOK for LUTs (see the module's docstring), else empty."""
+        if not self.bits:
+            return ""
+        if any(array.name == "codebook" for array in self.arrays):
+            return CODEBOOK
+        return CHANNEL if self.per_channel_tables else TENSOR
+
+    @property
+    def codebook_size(self) -> int:
+        return sum(array.values.size for array in self.arrays if array.name == "codebook")
+
+    @property
+    def table_scratch_bytes(self) -> int:
+        """Scratch where the kernel derives the tables of a codebook: 2^bits bytes a row,
+        rounded up to whole words so that the kernel's own scratch after them is aligned."""
+        return -(-(self.rows << self.bits) // 4) * 4 if self.table_scope == CODEBOOK else 0
+
+    @property
+    def setup_instructions(self) -> float:
+        """Estimated Cortex-M4 instructions per inference to derive a codebook's tables."""
+        return self.rows * self.codebook_size * CODEBOOK_ENTRY_COST
+
+    @property
+    def cost_key(self) -> tuple[str, int]:
+        """Its row loop's key in ROW_COSTS and DECODE_COSTS: the kind (SPARSE_BITMAP or
+        SPARSE_LUT_BITMAP for sparse rows with a bitmap) and the index width."""
+        if self.positions == BITMAP:
+            return {SPARSE: SPARSE_BITMAP, SPARSE_LUT: SPARSE_LUT_BITMAP}[self.kind], self.bits
+        return self.kind, self.bits
+
+    @property
     def instructions(self) -> float:
-        """Estimated Cortex-M4 instructions of the row loops for one input vector."""
-        cost = ROW_COSTS[(self.kind, self.bits)]
-        overhead = 0.0 if self.kind == DENSE else self.row_overhead
-        return self.rows * (cost.per_row + overhead) + self.entries * cost.per_entry
+        """Estimated Cortex-M4 instructions per inference of the layer's filter loops: the
+        row loop's cost for one input vector times `vectors`, where a `decoded` compressed
+        filter costs its decoding (once) plus the dense loop's; plus deriving a codebook's
+        tables."""
+        if self.decoded and self.kind != DENSE:
+            decoding = DECODE_COSTS[self.cost_key].total(self.rows, self.entries, self.dense_bytes)
+            loops = decoding + self.vectors * ROW_COSTS[(DENSE, 0)].total(self.rows, self.dense_bytes)
+        else:
+            loops = self.vectors * ROW_COSTS[self.cost_key].total(self.rows, self.entries, self.dense_bytes)
+        return loops + self.setup_instructions
 
     def describe(self) -> str:
-        """E.g. 'lut 4-bit, a table per channel' or 'sparse, 38% of values stored'."""
+        """E.g. 'lut 4-bit, a table per channel' or 'sparse, 38% of values stored, bitmap'."""
         parts = [self.kind]
         if self.bits:
-            parts.append(f"{self.bits}-bit, " + ("a table per channel" if self.per_channel_tables else "one table"))
+            parts.append(f"{self.bits}-bit, " + _SCOPE_WORDS[self.table_scope].format(self.codebook_size))
         if self.kind in (SPARSE, SPARSE_LUT):
-            parts.append(f"{self.entries / max(self.dense_bytes, 1):.0%} of values stored")
+            parts.append(f"{self.entries / max(self.dense_bytes, 1):.0%} of values stored, {self.positions}")
         return ", ".join(parts) if len(parts) > 1 else parts[0]
 
 
@@ -171,68 +287,77 @@ def dense(rows: np.ndarray) -> Encoding:
                     entries=rows.size)
 
 
-def lut(rows: np.ndarray, per_channel: bool) -> Encoding | None:
+def lut(rows: np.ndarray, per_channel: bool, requant: Requantization | None = None) -> Encoding | None:
     """Every value as an index into its table, or None if a table would need more than
-    2^MAX_BITS entries."""
+    2^MAX_BITS entries. With `requant`, the tables per channel come from a codebook (None
+    if none holds them)."""
     rows = _as_rows(rows)
-    tables = _tables(list(rows), per_channel)
-    bits = _index_bits(tables)
-    if bits is None:
+    found = _lut_arrays(list(rows), per_channel, requant)
+    if found is None:
         return None
-    indices = [np.searchsorted(_table_of(tables, r), row) for r, row in enumerate(rows)]
-    return Encoding(LUT, rows.shape[0], rows.shape[1],
-                    (_table_array(tables, bits), _indices_array(indices, bits)),
-                    entries=rows.size, bits=bits, per_channel_tables=per_channel)
+    arrays, bits, shift = found
+    return Encoding(LUT, rows.shape[0], rows.shape[1], arrays, entries=rows.size, bits=bits,
+                    per_channel_tables=per_channel, codebook_shift=shift)
 
 
-def sparse(rows: np.ndarray) -> Encoding | None:
-    """The entries of every row with their int8 values, or None if a row has more entries
-    than a count of two bytes holds."""
+def sparse(rows: np.ndarray, positions: str = STEPS) -> Encoding | None:
+    """The entries of every row with their int8 values, their columns as `positions`, or
+    None if a row has more entries than a count of two bytes holds (steps)."""
     rows = _as_rows(rows)
-    columns = [_entry_columns(row) for row in rows]
-    if max(len(c) for c in columns) > MAX_ROW_ENTRIES:
+    columns = _sparse_columns(rows, positions)
+    if columns is None:
         return None
     values = np.concatenate([row[c] for row, c in zip(rows, columns)]).astype(np.int8)
     return Encoding(SPARSE, rows.shape[0], rows.shape[1],
-                    _entry_arrays(columns) + (PackedArray("values", "int8_t", values, "int8 value of each entry"),),
-                    entries=int(values.size))
+                    _position_arrays(rows, columns, positions)
+                    + (PackedArray("values", "int8_t", values, "int8 value of each entry"),),
+                    entries=int(values.size), positions=positions)
 
 
-def sparse_lut(rows: np.ndarray, per_channel: bool) -> Encoding | None:
-    """The entries of every row with their values as LUT indices, or None if a table or a
-    row's count of entries would be too large."""
+def sparse_lut(rows: np.ndarray, per_channel: bool, positions: str = STEPS,
+               requant: Requantization | None = None) -> Encoding | None:
+    """The entries of every row with their values as LUT indices, their columns as
+    `positions`, or None if a table or a row's count of entries (steps) would be too large.
+    `requant`: as for lut()."""
     rows = _as_rows(rows)
-    columns = [_entry_columns(row) for row in rows]
-    if max(len(c) for c in columns) > MAX_ROW_ENTRIES:
+    columns = _sparse_columns(rows, positions)
+    if columns is None:
         return None
-    values = [row[c] for row, c in zip(rows, columns)]
-    tables = _tables(values, per_channel)
-    bits = _index_bits(tables)
-    if bits is None:
+    found = _lut_arrays([row[c] for row, c in zip(rows, columns)], per_channel, requant)
+    if found is None:
         return None
-    indices = [np.searchsorted(_table_of(tables, r), row_values) for r, row_values in enumerate(values)]
-    return Encoding(SPARSE_LUT, rows.shape[0], rows.shape[1],
-                    _entry_arrays(columns) + (_table_array(tables, bits), _indices_array(indices, bits)),
-                    entries=sum(len(c) for c in columns), bits=bits, per_channel_tables=per_channel)
+    arrays, bits, shift = found
+    return Encoding(SPARSE_LUT, rows.shape[0], rows.shape[1], _position_arrays(rows, columns, positions) + arrays,
+                    entries=sum(len(c) for c in columns), bits=bits, per_channel_tables=per_channel,
+                    positions=positions, codebook_shift=shift)
 
 
-def candidates(rows: np.ndarray) -> list[Encoding]:
+def candidates(rows: np.ndarray, requant: Requantization | None = None) -> list[Encoding]:
     """Every compressed encoding that can hold the filter (LUT variants with a table per
-    tensor and per channel)."""
-    found = [lut(rows, False), lut(rows, True), sparse(rows), sparse_lut(rows, False), sparse_lut(rows, True)]
+    tensor and per channel, sparse variants with steps and with a bitmap), and, given the
+    rows' `requant`, those whose tables per channel come from a codebook."""
+    found = [lut(rows, False), lut(rows, True)]
+    for positions in (STEPS, BITMAP):
+        found += [sparse(rows, positions), sparse_lut(rows, False, positions), sparse_lut(rows, True, positions)]
+    if requant is not None:
+        found += [lut(rows, True, requant)] + [sparse_lut(rows, True, positions, requant)
+                                               for positions in (STEPS, BITMAP)]
     return [encoding for encoding in found if encoding is not None]
 
 
-def encode(rows: np.ndarray, mode: str = "auto", row_overhead: float = 0.0) -> Encoding:
+def encode(rows: np.ndarray, mode: str = "auto", requant: Requantization | None = None, vectors: int = 1,
+           decoded: bool = False) -> Encoding:
     """The encoding `mode` asks for (see the module's docstring), with its reason.
-    `row_overhead`: what the op's compressed kernel spends per row beyond its row reader
-    (e.g. DEPTHWISE_TAP_OVERHEAD per tap), counted against the compressed encodings."""
+    `requant`: the rows' output multipliers, where they differ between channels (codebook
+    tables need them); `vectors`: the input vectors each row meets per inference;
+    `decoded`: whether the op's kernel decodes a compressed filter into scratch (see
+    Encoding). Both weigh the instructions of `auto`."""
     if mode not in MODES:
         raise ValueError(f"unknown weights mode '{mode}'; choose one of {', '.join(MODES)}")
-    plain = dense(rows)
+    plain = replace(dense(rows), vectors=vectors)
     if mode == DENSE:
         return replace(plain, reason="--weights dense")
-    options = [replace(encoding, row_overhead=row_overhead) for encoding in candidates(rows)]
+    options = [replace(encoding, vectors=vectors, decoded=decoded) for encoding in candidates(rows, requant)]
     if mode != "auto":
         forced = [encoding for encoding in options if encoding.kind == mode]
         if not forced:
@@ -247,6 +372,97 @@ def encode(rows: np.ndarray, mode: str = "auto", row_overhead: float = 0.0) -> E
     best = min(worthwhile, key=lambda e: (e.nbytes, e.instructions))
     return replace(best, reason=f"auto: {best.nbytes / plain.nbytes:.2f}x the bytes, "
                                 f"~{best.instructions / plain.instructions:.2f}x the instructions")
+
+
+# --- codebook tables -----------------------------------------------------------------
+#
+# Full-int8 conversion of a filter clustered per tensor stores v = round(c / s_ch) for each
+# float centroid c in channel ch: the int8 values differ from channel to channel, a table per
+# channel costs 2^bits bytes a row. But the kernel already holds each channel's output
+# multiplier m_ch = input_scale * s_ch / output_scale, so v = round(K / m_ch) with
+# K = c * input_scale / output_scale the same in every channel: one table of integers K for
+# the tensor gives every channel's table. The kernel derives them once per call into scratch
+# with an integer formula, codebook_values, which the encoder runs too (the same words are in
+# tg_codebook_tables): it finds, for every (row, value), the interval of integer entries Q
+# that give that value in that row (the formula is monotone in Q), picks as few entries as
+# stab every interval (greedily, by upper end: optimal for intervals on a line), and keeps
+# the codebook only if the derived tables give every stored value back exactly. Limits: the
+# codebook holds at most 2^MAX_BITS entries; it fails, and the filter keeps stored tables,
+# where channels were clustered independently, or where a channel's multiplier is 2^30 times
+# smaller than the largest (n beyond CODEBOOK_MAX_SHIFT).
+
+
+def codebook_values(entries: np.ndarray, divisors: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """The int8 value that codebook entry Q gives in a row (elementwise, int64 arrays), as
+    tg_codebook_tables computes it: with d = multiplier >> 8 (in [2^22, 2^23)) and n = the
+    codebook's shift - the row's shift (0 to 30), N = clamp(Q, -(2^30 >> n), 2^30 >> n) * 2^n
+    (|N| <= 2^30), v = clamp((N >= 0 ? N + d / 2 : N - d / 2) / d, -127, 127), C's division
+    truncating toward zero: N / d rounded half away from zero (clamped to the symmetric int8
+    range, so that a weight the converter clipped to +-127 is still derived). A multiplier of
+    0 (d = 0) gives 0."""
+    live = divisors != 0
+    shifts = np.where(live, shifts, 0)
+    limits = CODEBOOK_LIMIT >> shifts
+    scaled = np.clip(entries, -limits, limits) << shifts
+    halves = divisors // 2
+    rounded = np.where(scaled >= 0, scaled + halves, scaled - halves)
+    quotients = np.sign(rounded) * (np.abs(rounded) // np.where(live, divisors, 1))
+    return np.where(live, np.clip(quotients, -127, 127), 0)
+
+
+def codebook(tables: list[np.ndarray], requant: Requantization) -> tuple[np.ndarray, list[np.ndarray], int] | None:
+    """A codebook from which codebook_values derives every row's table: its entries
+    (ascending), for each row the entry of each value of `tables[row]` (its sorted distinct
+    values), and the codebook's shift; None if it needs more than 2^MAX_BITS entries, or a
+    multiplier is out of its range, or the derived tables would miss a value."""
+    multipliers = np.asarray(requant.multipliers, dtype=np.int64)
+    shifts = np.asarray(requant.shifts, dtype=np.int64)
+    # A row whose multiplier is 0 (a real multiplier below 2^-31) outputs its zero point
+    # whatever its weights: the kernel gives it a table of zeros, and it constrains nothing.
+    live = multipliers != 0
+    if not live.any():
+        return None
+    codebook_shift = int(shifts[live].max())
+    if multipliers[live].min() < 1 << 30 or codebook_shift - shifts[live].min() > CODEBOOK_MAX_SHIFT:
+        return None
+    divisors, row_shifts = multipliers >> CODEBOOK_DIVISOR_SHIFT, codebook_shift - shifts
+    pair_rows = np.concatenate([np.full(len(table), row) for row, table in enumerate(tables) if live[row]])
+    pair_values = np.concatenate([table for row, table in enumerate(tables) if live[row]]).astype(np.int64)
+    pair_divisors, pair_shifts = divisors[pair_rows], row_shifts[pair_rows]
+    lows = _first_entry_reaching(pair_values, pair_divisors, pair_shifts)
+    highs = _first_entry_reaching(pair_values + 1, pair_divisors, pair_shifts) - 1
+    if np.any(lows > highs):
+        return None
+    entries: list[int] = []
+    for pair in np.argsort(highs, kind="stable"):
+        if not entries or lows[pair] > entries[-1]:
+            entries.append(int(highs[pair]))
+    if len(entries) > 1 << MAX_BITS:
+        return None
+    points = np.array(entries, dtype=np.int64)
+    slots = np.searchsorted(points, lows)
+    derived = codebook_values(points[slots], pair_divisors, pair_shifts)
+    if not np.array_equal(derived, pair_values):
+        return None
+    row_slots = iter(np.split(slots, np.cumsum([len(table) for row, table in enumerate(tables) if live[row]])[:-1]))
+    return (points.astype(np.int32),
+            [next(row_slots) if live[row] else np.zeros(len(table), dtype=np.int64) for row, table in enumerate(tables)],
+            codebook_shift)
+
+
+def _first_entry_reaching(values: np.ndarray, divisors: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Per (value, divisor, shift), the smallest entry in [-CODEBOOK_LIMIT, CODEBOOK_LIMIT]
+    whose codebook value is at least `value`, or CODEBOOK_LIMIT + 1 if none is: a binary
+    search, the values being monotone in the entry."""
+    lows = np.full(values.shape, -CODEBOOK_LIMIT, dtype=np.int64)
+    highs = np.full(values.shape, CODEBOOK_LIMIT + 1, dtype=np.int64)
+    while np.any(lows < highs):
+        middles = (lows + highs) // 2
+        open_ = lows < highs
+        reached = codebook_values(middles, divisors, shifts) >= values
+        highs = np.where(open_ & reached, middles, highs)
+        lows = np.where(open_ & ~reached, middles + 1, lows)
+    return lows
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -264,6 +480,28 @@ def _tables(rows: list[np.ndarray], per_channel: bool) -> list[np.ndarray]:
     if per_channel:
         return [np.unique(row) for row in rows]
     return [np.unique(np.concatenate(rows))]
+
+
+def _lut_arrays(values: list[np.ndarray], per_channel: bool,
+                requant: Requantization | None) -> tuple[tuple[PackedArray, ...], int, int] | None:
+    """The tables (or, given `requant` and per channel, the codebook) and packed indices of
+    LUT rows holding `values` (each row's values in order), with the index width and the
+    codebook's shift; None if no tables of at most 2^MAX_BITS entries hold them."""
+    tables = _tables(values, per_channel)
+    if per_channel and requant is not None:
+        found = codebook(tables, requant)
+        if found is None:
+            return None
+        entries, slots, shift = found
+        bits = _index_bits([entries])
+        indices = [slots[r][np.searchsorted(tables[r], row)] for r, row in enumerate(values)]
+        comment = f"the tensor's codebook: entry i gives table entry i of every channel, {len(entries)} entries"
+        return (PackedArray("codebook", "int32_t", entries, comment), _indices_array(indices, bits)), bits, shift
+    bits = _index_bits(tables)
+    if bits is None:
+        return None
+    indices = [np.searchsorted(_table_of(tables, r), row) for r, row in enumerate(values)]
+    return (_table_array(tables, bits), _indices_array(indices, bits)), bits, 0
 
 
 def _table_of(tables: list[np.ndarray], row: int) -> np.ndarray:
@@ -297,6 +535,30 @@ def _indices_array(rows: list[np.ndarray], bits: int) -> PackedArray:
     fields = padded.reshape(-1, per_word) << (np.arange(per_word, dtype=np.uint32) * bits)
     return PackedArray("indices", "uint32_t", np.bitwise_or.reduce(fields, axis=1).astype(np.uint32),
                        f"{bits}-bit table indices, {per_word} per word from the lowest bits, row after row")
+
+
+def _sparse_columns(rows: np.ndarray, positions: str) -> list[np.ndarray] | None:
+    """The columns of each row's entries: its nonzero values, plus bridging entries with
+    steps; None if a row then has more entries than a count of two bytes holds."""
+    if positions == BITMAP:
+        return [np.flatnonzero(row) for row in rows]
+    columns = [_entry_columns(row) for row in rows]
+    return None if max(len(c) for c in columns) > MAX_ROW_ENTRIES else columns
+
+
+def _position_arrays(rows: np.ndarray, columns: list[np.ndarray], positions: str) -> tuple[PackedArray, ...]:
+    """The arrays that give the entries' columns: counts and steps, or the bitmap."""
+    return (_bitmap_array(rows),) if positions == BITMAP else _entry_arrays(columns)
+
+
+def _bitmap_array(rows: np.ndarray) -> PackedArray:
+    """One bit per value, 1 where it is stored (nonzero), packed into uint32 words from the
+    lowest bit as one stream over all rows (a row may start inside a word)."""
+    packed = np.packbits(rows.reshape(-1) != 0, bitorder="little")
+    words = np.zeros(-(-packed.size // 4) * 4, dtype=np.uint8)
+    words[:packed.size] = packed
+    return PackedArray("bitmap", "uint32_t", words.view("<u4").astype(np.uint32),
+                       "a bit per value, 1 where stored, 32 per word from the lowest bit, row after row")
 
 
 def _entry_columns(row: np.ndarray) -> np.ndarray:

@@ -15,9 +15,10 @@ from .ops.registry import CMSIS_NN
 
 def weights_json(planned: PlannedModel) -> list[dict]:
     """Per conv-family filter, in the order the layers run: its step and op, the tensor's
-    name and shape, the encoding (kind, index bits and table scope for LUTs, a description
-    and the reason it was chosen), its bytes as int8 and as stored, and the kernels that
-    read it (CMSIS-NN or tinygen)."""
+    name and shape, the encoding (kind, index bits and table scope for LUTs: tensor, channel
+    or codebook; positions for sparse rows: steps or bitmap; a description and the reason it
+    was chosen), its bytes as int8 and as
+    stored, and the kernels that read it (CMSIS-NN or tinygen)."""
     entries = []
     for step, layer in enumerate(planned.layers):
         encoding = layer.filter_encoding
@@ -31,7 +32,8 @@ def weights_json(planned: PlannedModel) -> list[dict]:
             "shape": list(tensor.shape),
             "encoding": encoding.kind,
             "bits": encoding.bits,
-            "tables": ("channel" if encoding.per_channel_tables else "tensor") if encoding.bits else None,
+            "tables": encoding.table_scope or None,
+            "positions": encoding.positions or None,
             "description": encoding.describe(),
             "dense_bytes": encoding.dense_bytes,
             "bytes": encoding.nbytes,

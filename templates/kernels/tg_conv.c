@@ -128,10 +128,16 @@ void tg_conv_gather_patch(const tg_conv_window_t *window, const int8_t *image, i
     }
 }
 
+void tg_conv2d_channels_s8(const tg_conv2d_params_t *params, int32_t first, int32_t count, const int8_t *input,
+                           int8_t *output, int8_t *patch_buffer)
+{
+    tg_conv2d_rows(params, first, count, tg_dense_row_dot, TG_DENSE_ROW_PAIR_DOT, input, output, patch_buffer);
+}
+
 void tg_conv2d_s8(const tg_conv2d_params_t *params, const int8_t *input, int8_t *output,
                   int8_t *patch_buffer)
 {
-    tg_conv2d_rows(params, tg_dense_row_dot, TG_DENSE_ROW_PAIR_DOT, input, output, patch_buffer);
+    tg_conv2d_channels_s8(params, 0, params->output_c, input, output, patch_buffer);
 }
 
 /* accumulators[c] += taps[c] * pixel[c / depth_multiplier] for every output channel c. */

@@ -15,9 +15,9 @@
  * are equal modulo 2^32, so the requantized results are identical.
  *
  * The kernels here read dense int8 filters; tg_conv_compressed.h has the same ops on
- * compressed filters (lookup tables of clustered values, sparse rows). Both instantiate
- * the loop nests below with their own row reader, so that they differ only in how a
- * filter row is read.
+ * compressed filters (lookup tables of clustered values, sparse rows). Its FULLY_CONNECTED
+ * instantiates the loop nests below with its own row reader; its CONV_2D and
+ * DEPTHWISE_CONV_2D decode the filter into scratch and call the dense kernels here.
  */
 #ifndef TG_CONV_H
 #define TG_CONV_H
@@ -54,12 +54,18 @@ typedef struct {
  *  - dense: `values` holds every value, row after row (TFLite's layout);
  *  - LUT: value i of row r is table[r * table_stride + index i], the indices `bits`
  *    wide, packed 32 / bits to a word from the lowest bits, row after row (a row may
- *    start inside a word);
- *  - sparse: row r has entries[r] entries, the row's nonzero values in order, each
- *    `steps` columns after the previous one (the first: after column 0); their values
- *    are in `values`, or, for sparse LUT, packed indices as above.
+ *    start inside a word). The tables are in flash (`table`), or, when `codebook` is not
+ *    NULL, derived per row by the compressed kernel at the start of each call into
+ *    scratch from the tensor's codebook and the row's output multiplier
+ *    (tg_codebook_tables in tg_conv_compressed.h), `table` then pointing there;
+ *  - sparse: the row's entries (its nonzero values) in order, their values in `values`,
+ *    or, for sparse LUT, packed indices as above; their columns either as steps (row r
+ *    has entries[r] entries, each `steps` columns after the previous one, the first after
+ *    column 0) or as a bitmap (bit c of the row is 1 if column c has an entry; the rows'
+ *    bits follow each other in one stream of 32-bit words, lowest bit first, so a row may
+ *    start inside a word).
  * Pointers an encoding does not use are NULL. The kernels read the rows in order through
- * a copy of the filter whose pointers, and index_field, they advance.
+ * a copy of the filter whose pointers, index_field and bitmap_field, they advance.
  */
 typedef struct {
     int32_t length;              /* values per row */
@@ -70,7 +76,12 @@ typedef struct {
     const int8_t *table;
     const uint32_t *indices;
     const uint16_t *entries;     /* sparse only */
-    const uint8_t *steps;        /* sparse only */
+    const uint8_t *steps;        /* sparse with steps only */
+    const uint32_t *bitmap;      /* sparse with a bitmap only */
+    int32_t bitmap_field;        /* the bit of bitmap[0] that starts the next row: 0 here */
+    const int32_t *codebook;     /* codebook tables only: the tensor's codebook entries */
+    int32_t codebook_size;       /* its entries (at most 1 << bits) */
+    int32_t codebook_shift;      /* the largest output shift of the rows */
 } tg_filter_t;
 
 /*
@@ -79,6 +90,14 @@ typedef struct {
  * start from a copy of the layer's filter at every output pixel.
  */
 typedef int32_t (*tg_row_dot_t)(tg_filter_t *rows, const int8_t *vector);
+
+/*
+ * Writes the `rows->length` int8 values of the row that `rows` points at into `values`,
+ * then advances `rows` to the next row, as a tg_row_dot_t does. The compressed CONV_2D
+ * and DEPTHWISE_CONV_2D kernels (tg_conv_compressed.h) decode their filter into scratch
+ * with one, once per call, and run the dense loops on it.
+ */
+typedef void (*tg_row_decode_t)(tg_filter_t *rows, int8_t *values);
 
 /*
  * Optional, where it is faster: reads the next two rows, stores their dot products with
@@ -114,6 +133,15 @@ typedef struct {
  */
 void tg_conv2d_s8(const tg_conv2d_params_t *params, const int8_t *input, int8_t *output,
                   int8_t *patch_buffer);
+
+/*
+ * tg_conv2d_s8 for output channels [first, first + count) only, the dense filter
+ * `params->filter` holding just their rows: the same loop nest over every pixel, writing
+ * only those channels of each. With first 0 and count output_c, it is tg_conv2d_s8. The
+ * compressed kernel runs it on each chunk of rows it decodes.
+ */
+void tg_conv2d_channels_s8(const tg_conv2d_params_t *params, int32_t first, int32_t count, const int8_t *input,
+                           int8_t *output, int8_t *patch_buffer);
 
 /*
  * DEPTHWISE_CONV_2D: output channel c = i * depth_multiplier + m filters input channel i.
@@ -205,16 +233,21 @@ static inline void tg_conv_rows_output(const tg_conv_requant_t *requant, tg_row_
     }
 }
 
-/* CONV_2D with each filter row read by row_dot or row_pair_dot (see tg_conv2d_s8). */
-static inline void tg_conv2d_rows(const tg_conv2d_params_t *params, tg_row_dot_t row_dot,
-                                  tg_row_pair_dot_t row_pair_dot, const int8_t *input, int8_t *output,
-                                  int8_t *patch_buffer)
+/*
+ * CONV_2D of output channels [first, first + count), the rows of `params->filter` being
+ * theirs, each read by row_dot or row_pair_dot (see tg_conv2d_channels_s8). Per pixel, each
+ * group that has channels in the range gathers its patch once.
+ */
+static inline void tg_conv2d_rows(const tg_conv2d_params_t *params, int32_t first, int32_t count,
+                                  tg_row_dot_t row_dot, tg_row_pair_dot_t row_pair_dot, const int8_t *input,
+                                  int8_t *output, int8_t *patch_buffer)
 {
     const tg_conv_window_t *window = &params->window;
     const int32_t groups = params->input_c / params->filter_c;
     const int32_t channels_per_group = params->output_c / groups;
     const int pointwise = window->filter_h == 1 && window->filter_w == 1;
     const int32_t image_size = window->input_h * window->input_w * params->input_c;
+    const int32_t end = first + count;
 
     for (int32_t batch = 0; batch < params->batches; ++batch) {
         const int8_t *image = input + batch * image_size;
@@ -223,7 +256,9 @@ static inline void tg_conv2d_rows(const tg_conv2d_params_t *params, tg_row_dot_t
             for (int32_t out_x = 0; out_x < window->output_w; ++out_x) {
                 const int32_t in_x = out_x * window->stride_w - window->pad_left;
                 tg_filter_t rows = params->filter;
-                for (int32_t group = 0; group < groups; ++group) {
+                for (int32_t channel = first; channel < end;) {
+                    const int32_t group = channel / channels_per_group;
+                    const int32_t group_end = TG_MIN(end, (group + 1) * channels_per_group);
                     const int8_t *group_image = image + group * params->filter_c;
                     const int8_t *patch;
                     if (pointwise) {
@@ -234,8 +269,9 @@ static inline void tg_conv2d_rows(const tg_conv2d_params_t *params, tg_row_dot_t
                                              in_x, patch_buffer);
                         patch = patch_buffer;
                     }
-                    tg_conv_rows_output(&params->requant, row_dot, row_pair_dot, &rows, patch,
-                                        group * channels_per_group, channels_per_group, output);
+                    tg_conv_rows_output(&params->requant, row_dot, row_pair_dot, &rows, patch, channel,
+                                        group_end - channel, output);
+                    channel = group_end;
                 }
                 output += params->output_c;
             }

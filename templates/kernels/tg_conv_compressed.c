@@ -2,26 +2,36 @@
  * tinygen kernels: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on compressed filters
  * (see tg_conv_compressed.h and tg_filter_t in tg_conv.h).
  *
- * CONV_2D and FULLY_CONNECTED are tg_conv.h's loop nests with the row reader below.
- * DEPTHWISE_CONV_2D gathers each output pixel's window channel by channel, so that every
- * output channel's taps meet one contiguous row of the patch, and reads the filter rows
- * the same way.
+ * FULLY_CONNECTED is tg_conv.h's loop nest with a row reader below, which decodes on the
+ * fly, without a buffer: a FULLY_CONNECTED of one batch reads each row once. CONV_2D and
+ * DEPTHWISE_CONV_2D read each row once per output pixel, so they decode the filter into
+ * scratch with a row decoder below, once per call, and run the dense kernels of tg_conv.c
+ * on it: on DSP cores the dense CONV_2D multiplies two rows at a time with SMLAD, about
+ * 2 instructions a value against 4.5 for the LUT reader. CONV_2D decodes the whole filter
+ * if the scratch holds it, else a chunk of rows at a time (the patch then is gathered once
+ * per pixel and chunk); DEPTHWISE_CONV_2D transposes its rows (one per output channel)
+ * into the dense kernel's [taps, channels] layout.
  *
- * The row readers decode on the fly, without a buffer. LUT rows: one 32-bit word of
- * indices at a time, its fields extracted at constant positions (a loop unrolled for each
- * index width: one reader per width); a row that starts or ends inside a word reads those
- * indices one at a time. Sparse rows: each entry advances the input pointer by its step
- * and multiplies one value, so that zeros cost no multiply-accumulate. The generated code
+ * A reader and a decoder of one encoding walk the row with the same code. LUT rows: one
+ * 32-bit word of indices at a time, its fields extracted at constant positions (a loop
+ * unrolled for each index width: one reader and one decoder per width); a row that starts
+ * or ends inside a word reads those indices one at a time. Sparse rows: each entry advances
+ * the column by its step and multiplies (or stores) one value, so that zeros cost no
+ * multiply-accumulate (a decoder zeroes the row first); with a bitmap, each
+ * entry is the lowest 1 bit left in the row's current bitmap word (RBIT and CLZ). The generated code
  * passes the reader its filter needs to the kernel, so a firmware linked with
  * --gc-sections keeps only the readers its model uses.
  */
 #include "tg_conv_compressed.h"
 
+#include <string.h>
+
 #define TG_WORD_BITS 32
 
 /*
  * TG_UNROLL(n): unroll the next loop n times. TG_PER_WIDTH: a function taking the index
- * width `bits`, inlined into each reader so that `bits` is a constant in its loops.
+ * width `bits`, inlined into each reader (and decoder) so that `bits` is a constant in its
+ * loops.
  * (GCC and Clang; other compilers take the plain forms.)
  */
 #if defined(__GNUC__)
@@ -39,69 +49,87 @@ static inline int32_t tg_lut_value(const int8_t *table, uint32_t word, int32_t i
     return table[(word >> (i * bits)) & ((1u << bits) - 1u)];
 }
 
-/* Indices first .. first + count - 1 of `word` (table entries) times vector[0 .. count). */
-static inline int32_t tg_lut_part(uint32_t word, int32_t first, int32_t count, const int8_t *table,
-                                  const int8_t *vector, int32_t bits)
+/*
+ * The row walks below serve the readers and the decoders alike: each value a walk reads,
+ * at `column` of the row, goes to tg_take, which returns its product with vector[column]
+ * for the walk to add up (a reader: `decoded` is NULL), or stores it in decoded[column]
+ * and returns 0 (a decoder: `vector` is NULL). Each reader and decoder inlines its walk
+ * with one of the two a constant NULL, so the test folds away and only its own work stays.
+ */
+static inline int32_t tg_take(int32_t value, int32_t column, const int8_t *vector, int8_t *decoded)
+{
+    if (decoded != NULL) {
+        decoded[column] = (int8_t)value;
+        return 0;
+    }
+    return value * vector[column];
+}
+
+/* Indices first .. first + count - 1 of `word` (table entries), taken at columns column ... */
+TG_PER_WIDTH int32_t tg_lut_part(uint32_t word, int32_t first, int32_t count, const int8_t *table,
+                                 const int8_t *vector, int8_t *decoded, int32_t column, int32_t bits)
 {
     int32_t sum = 0;
     word >>= first * bits;
     for (int32_t i = 0; i < count; ++i, word >>= bits) {
-        sum += tg_lut_value(table, word, 0, bits) * vector[i];
+        sum += tg_take(tg_lut_value(table, word, 0, bits), column + i, vector, decoded);
     }
     return sum;
 }
 
 /*
- * The dot product of vector[0 .. length) with a LUT row whose indices start at index
- * `field` of words[0]: the rest of that word, then whole words (the loop unrolled), then
- * the first indices of the last word.
+ * Walk a LUT row of `length` values whose indices start at index `field` of words[0]: the
+ * rest of that word, then whole words (the loop unrolled), then the first indices of the
+ * last word. Returns the sum of tg_take.
  */
-TG_PER_WIDTH int32_t tg_lut_dot(const uint32_t *words, int32_t field, const int8_t *table, const int8_t *vector,
-                                int32_t length, const int32_t bits)
+TG_PER_WIDTH int32_t tg_lut_walk(const uint32_t *words, int32_t field, const int8_t *table, const int8_t *vector,
+                                 int8_t *decoded, int32_t length, const int32_t bits)
 {
     const int32_t per_word = TG_WORD_BITS / bits;
+    int32_t column = 0;
     int32_t sum = 0;
     if (field != 0) {
-        const int32_t head = TG_MIN(per_word - field, length);
-        sum += tg_lut_part(*words++, field, head, table, vector, bits);
-        vector += head;
-        length -= head;
+        column = TG_MIN(per_word - field, length);
+        sum += tg_lut_part(*words++, field, column, table, vector, decoded, 0, bits);
     }
-    for (; length >= per_word; length -= per_word, vector += per_word) {
+    for (; column + per_word <= length; column += per_word) {
         const uint32_t word = *words++;
         TG_UNROLL(32) /* every index of a word: 32 / bits times */
         for (int32_t i = 0; i < per_word; ++i) {
-            sum += tg_lut_value(table, word, i, bits) * vector[i];
+            sum += tg_take(tg_lut_value(table, word, i, bits), column + i, vector, decoded);
         }
     }
-    if (length > 0) {
-        sum += tg_lut_part(*words, 0, length, table, vector, bits);
+    if (column < length) {
+        sum += tg_lut_part(*words, 0, length - column, table, vector, decoded, column, bits);
     }
     return sum;
 }
 
-/* As tg_lut_part for sparse entries: each moves *vector by its step, then multiplies. */
-static inline int32_t tg_sparse_lut_part(uint32_t word, int32_t first, int32_t count, const uint8_t *steps,
-                                         const int8_t *table, const int8_t **vector, int32_t bits)
+/* As tg_lut_part for sparse entries: each moves *column by its step, then is taken there. */
+TG_PER_WIDTH int32_t tg_sparse_lut_part(uint32_t word, int32_t first, int32_t count, const uint8_t *steps,
+                                        const int8_t *table, const int8_t *vector, int8_t *decoded,
+                                        int32_t *column, int32_t bits)
 {
     int32_t sum = 0;
     word >>= first * bits;
     for (int32_t i = 0; i < count; ++i, word >>= bits) {
-        *vector += steps[i];
-        sum += tg_lut_value(table, word, 0, bits) * **vector;
+        *column += steps[i];
+        sum += tg_take(tg_lut_value(table, word, 0, bits), *column, vector, decoded);
     }
     return sum;
 }
 
-/* As tg_lut_dot for `count` sparse entries whose values are LUT indices. */
-TG_PER_WIDTH int32_t tg_sparse_lut_dot(const uint32_t *words, int32_t field, const uint8_t *steps,
-                                       const int8_t *table, const int8_t *vector, int32_t count, const int32_t bits)
+/* As tg_lut_walk for `count` sparse entries whose values are LUT indices. */
+TG_PER_WIDTH int32_t tg_sparse_lut_walk(const uint32_t *words, int32_t field, const uint8_t *steps,
+                                        const int8_t *table, const int8_t *vector, int8_t *decoded, int32_t count,
+                                        const int32_t bits)
 {
     const int32_t per_word = TG_WORD_BITS / bits;
+    int32_t column = 0;
     int32_t sum = 0;
     if (field != 0) {
         const int32_t head = TG_MIN(per_word - field, count);
-        sum += tg_sparse_lut_part(*words++, field, head, steps, table, &vector, bits);
+        sum += tg_sparse_lut_part(*words++, field, head, steps, table, vector, decoded, &column, bits);
         steps += head;
         count -= head;
     }
@@ -109,25 +137,26 @@ TG_PER_WIDTH int32_t tg_sparse_lut_dot(const uint32_t *words, int32_t field, con
         const uint32_t word = *words++;
         TG_UNROLL(32) /* every index of a word: 32 / bits times */
         for (int32_t i = 0; i < per_word; ++i) {
-            vector += steps[i];
-            sum += tg_lut_value(table, word, i, bits) * *vector;
+            column += steps[i];
+            sum += tg_take(tg_lut_value(table, word, i, bits), column, vector, decoded);
         }
     }
     if (count > 0) {
-        sum += tg_sparse_lut_part(*words, 0, count, steps, table, &vector, bits);
+        sum += tg_sparse_lut_part(*words, 0, count, steps, table, vector, decoded, &column, bits);
     }
     return sum;
 }
 
-/* The dot product of `vector` with `count` sparse entries of int8 values. */
-static inline int32_t tg_sparse_dot(const uint8_t *steps, const int8_t *values, const int8_t *vector,
-                                    int32_t count)
+/* Walk `count` sparse entries of int8 values. Returns the sum of tg_take. */
+static inline int32_t tg_sparse_walk(const uint8_t *steps, const int8_t *values, const int8_t *vector,
+                                     int8_t *decoded, int32_t count)
 {
+    int32_t column = 0;
     int32_t sum = 0;
     TG_UNROLL(4)
     for (int32_t n = 0; n < count; ++n) {
-        vector += steps[n];
-        sum += values[n] * *vector;
+        column += steps[n];
+        sum += tg_take(values[n], column, vector, decoded);
     }
     return sum;
 }
@@ -141,159 +170,340 @@ TG_PER_WIDTH void tg_skip_indices(tg_filter_t *rows, int32_t count, const int32_
     rows->index_field = (int32_t)(position % per_word);
 }
 
-/* Read a LUT row of `bits`-bit indices (tg_row_dot_t, for a constant width). */
-TG_PER_WIDTH int32_t tg_read_lut_row(tg_filter_t *rows, const int8_t *vector, const int32_t bits)
+/*
+ * Read a LUT row of `bits`-bit indices (tg_row_dot_t, for a constant width; `decoded`
+ * NULL), or decode it (tg_row_decode_t; `vector` NULL), and advance `rows` past it.
+ */
+TG_PER_WIDTH int32_t tg_read_lut_row(tg_filter_t *rows, const int8_t *vector, int8_t *decoded, const int32_t bits)
 {
-    const int32_t sum = tg_lut_dot(rows->indices, rows->index_field, rows->table, vector, rows->length, bits);
+    const int32_t sum = tg_lut_walk(rows->indices, rows->index_field, rows->table, vector, decoded, rows->length,
+                                    bits);
     tg_skip_indices(rows, rows->length, bits);
     rows->table += rows->table_stride;
     return sum;
 }
 
-/* Read a sparse row of `bits`-bit indices (tg_row_dot_t, for a constant width). */
-TG_PER_WIDTH int32_t tg_read_sparse_lut_row(tg_filter_t *rows, const int8_t *vector, const int32_t bits)
+/* Zero a sparse row's `decoded` values (if decoding) before its entries are stored. */
+static inline void tg_clear_row(const tg_filter_t *rows, int8_t *decoded)
+{
+    if (decoded != NULL) {
+        memset(decoded, 0, (size_t)rows->length);
+    }
+}
+
+/* As tg_read_lut_row for a sparse row of `bits`-bit indices. */
+TG_PER_WIDTH int32_t tg_read_sparse_lut_row(tg_filter_t *rows, const int8_t *vector, int8_t *decoded,
+                                            const int32_t bits)
 {
     const int32_t count = *rows->entries++;
-    const int32_t sum = tg_sparse_lut_dot(rows->indices, rows->index_field, rows->steps, rows->table, vector, count,
-                                          bits);
+    tg_clear_row(rows, decoded);
+    const int32_t sum = tg_sparse_lut_walk(rows->indices, rows->index_field, rows->steps, rows->table, vector,
+                                           decoded, count, bits);
     tg_skip_indices(rows, count, bits);
     rows->steps += count;
     rows->table += rows->table_stride;
     return sum;
 }
 
-int32_t tg_row_dot_sparse(tg_filter_t *rows, const int8_t *vector)
+/* The position of the lowest 1 bit of mask (mask != 0): RBIT and CLZ on Cortex-M3 and up. */
+static inline int32_t tg_lowest_bit(uint32_t mask)
+{
+#if defined(__GNUC__)
+    return __builtin_ctz(mask);
+#else
+    int32_t bit = 0;
+    for (; (mask & 1u) == 0; mask >>= 1) {
+        ++bit;
+    }
+    return bit;
+#endif
+}
+
+/* The 1 bits of a word (Cortex-M has no instruction for it: 12 without a call). */
+static inline int32_t tg_ones(uint32_t word)
+{
+    word -= (word >> 1) & 0x55555555u;
+    word = (word & 0x33333333u) + ((word >> 2) & 0x33333333u);
+    word = (word + (word >> 4)) & 0x0F0F0F0Fu;
+    return (int32_t)((word * 0x01010101u) >> 24);
+}
+
+/* The entries of a bitmap row: the 1 bits of its `length` bits from bit `field` of words[0]. */
+static inline int32_t tg_bitmap_entries(const uint32_t *words, int32_t field, int32_t length)
+{
+    uint32_t mask = *words >> field;
+    int32_t span = TG_WORD_BITS - field; /* the row's bits in `mask` if the row goes on */
+    int32_t count = 0;
+    while (length > span) {
+        count += tg_ones(mask);
+        length -= span;
+        mask = *++words;
+        span = TG_WORD_BITS;
+    }
+    return count + tg_ones(length < TG_WORD_BITS ? mask & ((1u << length) - 1u) : mask);
+}
+
+/* Where a walk over a bitmap row stands: the word it reads, the 1 bits of that word not yet
+ * read, and the row's column of the word's bit 0 (negative in a row's first word). */
+typedef struct {
+    const uint32_t *word;
+    uint32_t unread;
+    int32_t origin;
+} tg_bitmap_cursor_t;
+
+/* The column of the next entry: the lowest unread 1 bit, in this word or the next ones. */
+static inline int32_t tg_next_entry(tg_bitmap_cursor_t *cursor)
+{
+    while (cursor->unread == 0) {
+        cursor->unread = *++cursor->word;
+        cursor->origin += TG_WORD_BITS;
+    }
+    const int32_t column = cursor->origin + tg_lowest_bit(cursor->unread);
+    cursor->unread &= cursor->unread - 1u;
+    return column;
+}
+
+/* As tg_lut_part for bitmap entries: each is taken at the column of its next 1 bit. */
+TG_PER_WIDTH int32_t tg_bitmap_lut_part(uint32_t word, int32_t first, int32_t count, tg_bitmap_cursor_t *cursor,
+                                        const int8_t *table, const int8_t *vector, int8_t *decoded, int32_t bits)
+{
+    int32_t sum = 0;
+    word >>= first * bits;
+    for (int32_t i = 0; i < count; ++i, word >>= bits) {
+        sum += tg_take(tg_lut_value(table, word, 0, bits), tg_next_entry(cursor), vector, decoded);
+    }
+    return sum;
+}
+
+/* As tg_sparse_lut_walk for `count` entries whose columns are the 1 bits of a bitmap. */
+TG_PER_WIDTH int32_t tg_bitmap_lut_walk(tg_bitmap_cursor_t *cursor, const uint32_t *words, int32_t field,
+                                        const int8_t *table, const int8_t *vector, int8_t *decoded, int32_t count,
+                                        const int32_t bits)
+{
+    const int32_t per_word = TG_WORD_BITS / bits;
+    int32_t sum = 0;
+    if (field != 0) {
+        const int32_t head = TG_MIN(per_word - field, count);
+        sum += tg_bitmap_lut_part(*words++, field, head, cursor, table, vector, decoded, bits);
+        count -= head;
+    }
+    for (; count >= per_word; count -= per_word) {
+        const uint32_t word = *words++;
+        TG_UNROLL(32) /* every index of a word: 32 / bits times */
+        for (int32_t i = 0; i < per_word; ++i) {
+            sum += tg_take(tg_lut_value(table, word, i, bits), tg_next_entry(cursor), vector, decoded);
+        }
+    }
+    if (count > 0) {
+        sum += tg_bitmap_lut_part(*words, 0, count, cursor, table, vector, decoded, bits);
+    }
+    return sum;
+}
+
+/*
+ * Walk the entries of a bitmap row of int8 values, its `length` bits from bit `field` of
+ * words[0] on: word by word, each word cut to the row's bits and read lowest 1 bit first
+ * (no count needed: 8 instructions an entry on a Cortex-M4, against 11 counting first).
+ * Returns the sum of tg_take; *values moves past the entries.
+ */
+static inline int32_t tg_bitmap_walk(const uint32_t *words, int32_t field, int32_t length, const int8_t **values,
+                                     const int8_t *vector, int8_t *decoded)
+{
+    uint32_t mask = *words & (~0u << field);
+    int32_t origin = -field; /* the column of the mask's bit 0 */
+    int32_t sum = 0;
+    for (;;) {
+        if (length - origin < TG_WORD_BITS) {
+            mask &= (1u << (length - origin)) - 1u;
+        }
+        for (; mask != 0; mask &= mask - 1u) {
+            sum += tg_take(*(*values)++, origin + tg_lowest_bit(mask), vector, decoded);
+        }
+        origin += TG_WORD_BITS;
+        if (origin >= length) {
+            return sum;
+        }
+        mask = *++words;
+    }
+}
+
+/*
+ * Read a sparse row whose columns are a bitmap (tg_row_dot_t; `decoded` NULL), or decode
+ * it (tg_row_decode_t; `vector` NULL), its values int8 (bits 0) or `bits`-bit LUT indices
+ * (a constant), and advance `rows` past it. A row of indices has its entries counted
+ * first (the 1 bits of its words), so that the walk goes by whole words of indices, as for
+ * steps: 9 instructions an entry on a Cortex-M4, against 15 checking for the next word of
+ * indices at each entry.
+ */
+TG_PER_WIDTH int32_t tg_read_bitmap_row(tg_filter_t *rows, const int8_t *vector, int8_t *decoded,
+                                        const int32_t bits)
+{
+    int32_t sum;
+    tg_clear_row(rows, decoded);
+    if (bits == 0) {
+        const int8_t *values = rows->values; /* a local: the walk keeps it in a register */
+        sum = tg_bitmap_walk(rows->bitmap, rows->bitmap_field, rows->length, &values, vector, decoded);
+        rows->values = values;
+    } else {
+        const int32_t count = tg_bitmap_entries(rows->bitmap, rows->bitmap_field, rows->length);
+        tg_bitmap_cursor_t cursor = {rows->bitmap, *rows->bitmap & (~0u << rows->bitmap_field),
+                                     -rows->bitmap_field};
+        sum = tg_bitmap_lut_walk(&cursor, rows->indices, rows->index_field, rows->table, vector, decoded, count,
+                                 bits);
+        tg_skip_indices(rows, count, bits);
+        rows->table += rows->table_stride;
+    }
+    const uint32_t end = (uint32_t)(rows->bitmap_field + rows->length);
+    rows->bitmap += end / TG_WORD_BITS;
+    rows->bitmap_field = (int32_t)(end % TG_WORD_BITS);
+    return sum;
+}
+
+/* As tg_read_lut_row for a sparse row of int8 values. */
+static inline int32_t tg_read_sparse_row(tg_filter_t *rows, const int8_t *vector, int8_t *decoded)
 {
     const int32_t count = *rows->entries++;
-    const int32_t sum = tg_sparse_dot(rows->steps, rows->values, vector, count);
+    tg_clear_row(rows, decoded);
+    const int32_t sum = tg_sparse_walk(rows->steps, rows->values, vector, decoded, count);
     rows->steps += count;
     rows->values += count;
     return sum;
 }
 
-int32_t tg_row_dot_lut1(tg_filter_t *rows, const int8_t *vector)
+int32_t tg_row_dot_sparse(tg_filter_t *rows, const int8_t *vector)
 {
-    return tg_read_lut_row(rows, vector, 1);
+    return tg_read_sparse_row(rows, vector, NULL);
 }
 
-int32_t tg_row_dot_lut2(tg_filter_t *rows, const int8_t *vector)
+void tg_row_decode_sparse(tg_filter_t *rows, int8_t *values)
 {
-    return tg_read_lut_row(rows, vector, 2);
-}
-
-int32_t tg_row_dot_lut3(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_lut_row(rows, vector, 3);
-}
-
-int32_t tg_row_dot_lut4(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_lut_row(rows, vector, 4);
-}
-
-int32_t tg_row_dot_lut5(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_lut_row(rows, vector, 5);
-}
-
-int32_t tg_row_dot_lut6(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_lut_row(rows, vector, 6);
-}
-
-int32_t tg_row_dot_sparse_lut1(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_sparse_lut_row(rows, vector, 1);
-}
-
-int32_t tg_row_dot_sparse_lut2(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_sparse_lut_row(rows, vector, 2);
-}
-
-int32_t tg_row_dot_sparse_lut3(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_sparse_lut_row(rows, vector, 3);
-}
-
-int32_t tg_row_dot_sparse_lut4(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_sparse_lut_row(rows, vector, 4);
-}
-
-int32_t tg_row_dot_sparse_lut5(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_sparse_lut_row(rows, vector, 5);
-}
-
-int32_t tg_row_dot_sparse_lut6(tg_filter_t *rows, const int8_t *vector)
-{
-    return tg_read_sparse_lut_row(rows, vector, 6);
-}
-
-void tg_conv2d_compressed_s8(const tg_conv2d_params_t *params, tg_row_dot_t row_dot, const int8_t *input,
-                             int8_t *output, int8_t *patch_buffer)
-{
-    tg_conv2d_rows(params, row_dot, NULL, input, output, patch_buffer);
+    (void)tg_read_sparse_row(rows, NULL, values);
 }
 
 /*
- * Copy the window at input row in_y, column in_x into patch as [input_c, taps]: the
- * filter_h * filter_w taps of each channel together. Taps outside the image read the
- * input zero point.
+ * The reader tg_row_dot_<suffix> (tg_row_dot_t) and the decoder tg_row_decode_<suffix>
+ * (tg_row_decode_t) of an encoding whose rows `read_row` walks with `bits`-bit indices: the
+ * same walk, multiplying or storing (see tg_take).
  */
-static void tg_gather_channel_taps(const tg_conv_window_t *window, const int8_t *image, int32_t input_c,
-                                   int32_t in_y, int32_t in_x, int8_t *patch)
+#define TG_ROW_FUNCTIONS(suffix, read_row, bits)                        \
+    int32_t tg_row_dot_##suffix(tg_filter_t *rows, const int8_t *vector) \
+    {                                                                   \
+        return read_row(rows, vector, NULL, bits);                      \
+    }                                                                   \
+    void tg_row_decode_##suffix(tg_filter_t *rows, int8_t *values)      \
+    {                                                                   \
+        (void)read_row(rows, NULL, values, bits);                       \
+    }
+
+TG_ROW_FUNCTIONS(lut1, tg_read_lut_row, 1)
+TG_ROW_FUNCTIONS(lut2, tg_read_lut_row, 2)
+TG_ROW_FUNCTIONS(lut3, tg_read_lut_row, 3)
+TG_ROW_FUNCTIONS(lut4, tg_read_lut_row, 4)
+TG_ROW_FUNCTIONS(lut5, tg_read_lut_row, 5)
+TG_ROW_FUNCTIONS(lut6, tg_read_lut_row, 6)
+TG_ROW_FUNCTIONS(sparse_lut1, tg_read_sparse_lut_row, 1)
+TG_ROW_FUNCTIONS(sparse_lut2, tg_read_sparse_lut_row, 2)
+TG_ROW_FUNCTIONS(sparse_lut3, tg_read_sparse_lut_row, 3)
+TG_ROW_FUNCTIONS(sparse_lut4, tg_read_sparse_lut_row, 4)
+TG_ROW_FUNCTIONS(sparse_lut5, tg_read_sparse_lut_row, 5)
+TG_ROW_FUNCTIONS(sparse_lut6, tg_read_sparse_lut_row, 6)
+TG_ROW_FUNCTIONS(sparse_bitmap, tg_read_bitmap_row, 0) /* int8 values: no indices */
+TG_ROW_FUNCTIONS(sparse_lut_bitmap1, tg_read_bitmap_row, 1)
+TG_ROW_FUNCTIONS(sparse_lut_bitmap2, tg_read_bitmap_row, 2)
+TG_ROW_FUNCTIONS(sparse_lut_bitmap3, tg_read_bitmap_row, 3)
+TG_ROW_FUNCTIONS(sparse_lut_bitmap4, tg_read_bitmap_row, 4)
+TG_ROW_FUNCTIONS(sparse_lut_bitmap5, tg_read_bitmap_row, 5)
+TG_ROW_FUNCTIONS(sparse_lut_bitmap6, tg_read_bitmap_row, 6)
+
+/*
+ * Codebook tables (tinygen/weights.py, codebook_values, has the same words): entry i of
+ * row r's table is the int8 value that codebook entry Q = codebook[i] gives with the row's
+ * output multiplier: with d = multiplier >> 8 (in [2^22, 2^23)) and n = codebook_shift -
+ * shift (0 to 30), N = clamp(Q, -(2^30 >> n), 2^30 >> n) * 2^n (|N| <= 2^30),
+ * v = clamp((N >= 0 ? N + d / 2 : N - d / 2) / d, -127, 127), C's division truncating
+ * toward zero: N / d rounded half away from zero (clamped to the symmetric int8 range, so
+ * that a weight the converter clipped to +-127 is still derived).
+ */
+void tg_codebook_tables(const tg_filter_t *filter, const tg_conv_requant_t *requant, int32_t rows, int8_t *tables)
 {
-    const int32_t taps = window->filter_h * window->filter_w;
-    int32_t tap = 0;
-    for (int32_t filter_y = 0; filter_y < window->filter_h; ++filter_y) {
-        const int32_t y = in_y + filter_y * window->dilation_h;
-        for (int32_t filter_x = 0; filter_x < window->filter_w; ++filter_x, ++tap) {
-            const int32_t x = in_x + filter_x * window->dilation_w;
-            const int8_t *pixel = tg_window_pixel(window, image, input_c, y, x);
-            int8_t *slot = patch + tap;
-            if (pixel != NULL) {
-                for (int32_t c = 0; c < input_c; ++c, slot += taps) {
-                    *slot = pixel[c];
-                }
-            } else {
-                for (int32_t c = 0; c < input_c; ++c, slot += taps) {
-                    *slot = (int8_t)window->input_zero_point;
-                }
-            }
+    for (int32_t row = 0; row < rows; ++row, tables += filter->table_stride) {
+        const int32_t channel = requant->per_channel ? row : 0;
+        const int32_t divisor = requant->multiplier[channel] >> TG_CODEBOOK_DIVISOR_SHIFT;
+        if (divisor == 0) {
+            /* A multiplier of 0 makes every output of the row its zero point, whatever its
+             * weights: its table is zeros. */
+            memset(tables, 0, (size_t)filter->codebook_size);
+            continue;
+        }
+        const int32_t shift = filter->codebook_shift - requant->shift[channel];
+        const int32_t limit = TG_CODEBOOK_LIMIT >> shift;
+        const int32_t half = divisor / 2;
+        for (int32_t i = 0; i < filter->codebook_size; ++i) {
+            const int32_t scaled = tg_clamp(filter->codebook[i], -limit, limit) * ((int32_t)1 << shift);
+            const int32_t value = (scaled >= 0 ? scaled + half : scaled - half) / divisor;
+            tables[i] = (int8_t)tg_clamp(value, -INT8_MAX, INT8_MAX);
         }
     }
 }
 
-void tg_depthwise_conv2d_compressed_s8(const tg_depthwise_conv2d_params_t *params, tg_row_dot_t row_dot,
-                                       const int8_t *input, int8_t *output, int8_t *patch_buffer)
+/*
+ * If the tables of `rows` (`count` rows) come from a codebook: derive them at the start of
+ * scratch and point rows->table at them. Returns the scratch after them (word-aligned), the
+ * kernel's own.
+ */
+static int8_t *tg_codebook_prepare(tg_filter_t *rows, const tg_conv_requant_t *requant, int32_t count,
+                                   int8_t *scratch)
 {
-    const tg_conv_window_t *window = &params->window;
-    const int32_t output_c = params->input_c * params->depth_multiplier;
-    const int32_t taps = window->filter_h * window->filter_w;
-    const int32_t image_size = window->input_h * window->input_w * params->input_c;
+    if (rows->codebook == NULL) {
+        return scratch;
+    }
+    tg_codebook_tables(rows, requant, count, scratch);
+    rows->table = scratch;
+    return scratch + TG_CODEBOOK_TABLES_BYTES(count, rows->table_stride);
+}
 
-    for (int32_t batch = 0; batch < params->batches; ++batch) {
-        const int8_t *image = input + batch * image_size;
-        for (int32_t out_y = 0; out_y < window->output_h; ++out_y) {
-            const int32_t in_y = out_y * window->stride_h - window->pad_top;
-            for (int32_t out_x = 0; out_x < window->output_w; ++out_x) {
-                const int32_t in_x = out_x * window->stride_w - window->pad_left;
-                tg_filter_t rows = params->filter;
-                tg_gather_channel_taps(window, image, params->input_c, in_y, in_x, patch_buffer);
-                for (int32_t c = 0; c < output_c; ++c) {
-                    const int8_t *channel_taps = patch_buffer + (c / params->depth_multiplier) * taps;
-                    output[c] = tg_conv_output(&params->requant, c, row_dot(&rows, channel_taps));
-                }
-                output += output_c;
-            }
+void tg_conv2d_compressed_s8(const tg_conv2d_params_t *params, tg_row_decode_t decode, int32_t chunk_rows,
+                             const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const int32_t length = params->filter.length;
+    tg_filter_t rows = params->filter;
+    scratch = tg_codebook_prepare(&rows, &params->requant, params->output_c, scratch);
+    int8_t *patch_buffer = scratch + TG_CONV_DECODED_BYTES(chunk_rows, length);
+    tg_conv2d_params_t decoded = *params;
+    decoded.filter = (tg_filter_t){.length = length, .values = scratch};
+    for (int32_t first = 0; first < params->output_c; first += chunk_rows) {
+        const int32_t count = TG_MIN(chunk_rows, params->output_c - first);
+        for (int32_t row = 0; row < count; ++row) {
+            decode(&rows, scratch + row * length);
+        }
+        tg_conv2d_channels_s8(&decoded, first, count, input, output, patch_buffer);
+    }
+}
+
+void tg_depthwise_conv2d_compressed_s8(const tg_depthwise_conv2d_params_t *params, tg_row_decode_t decode,
+                                       const int8_t *input, int8_t *output, int32_t *scratch)
+{
+    const int32_t output_c = params->input_c * params->depth_multiplier;
+    const int32_t taps = params->filter.length;
+    tg_filter_t rows = params->filter;
+    scratch = (int32_t *)(void *)tg_codebook_prepare(&rows, &params->requant, output_c, (int8_t *)scratch);
+    int8_t *filter = (int8_t *)(scratch + output_c); /* after the dense kernel's accumulators */
+    int8_t *row = filter + taps * output_c;
+    for (int32_t channel = 0; channel < output_c; ++channel) {
+        decode(&rows, row);
+        for (int32_t tap = 0; tap < taps; ++tap) {
+            filter[tap * output_c + channel] = row[tap];
         }
     }
+    tg_depthwise_conv2d_params_t decoded = *params;
+    decoded.filter = (tg_filter_t){.length = taps, .values = filter};
+    tg_depthwise_conv2d_s8(&decoded, input, output, scratch);
 }
 
 void tg_fully_connected_compressed_s8(const tg_fully_connected_params_t *params, tg_row_dot_t row_dot,
-                                      const int8_t *input, int8_t *output)
+                                      const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    tg_fully_connected_rows(params, row_dot, NULL, input, output);
+    tg_fully_connected_params_t prepared = *params;
+    tg_codebook_prepare(&prepared.filter, &params->requant, params->output_depth, scratch);
+    tg_fully_connected_rows(&prepared, row_dot, NULL, input, output);
 }

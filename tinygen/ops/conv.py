@@ -49,7 +49,7 @@ import numpy as np
 from ..ir import Graph, Op, Tensor, shape_str
 from ..quant import (ACTIVATION_NAMES, ACTIVATION_NONE, ACTIVATION_RELU, ACTIVATION_RELU6,
                      ACTIVATION_RELU_N1_TO_1, activation_range, per_channel_multipliers, wrap_int32)
-from ..weights import DENSE, DEPTHWISE_TAP_OVERHEAD, Encoding, encode
+from ..weights import BITMAP, DENSE, Encoding, Requantization, encode
 from .geometry import PADDING_NAMES, Window, window
 from . import cmsis_nn
 from .access import RowAccess, WindowAccess
@@ -64,6 +64,15 @@ CONV_CHANNEL_AXIS, DEPTHWISE_CHANNEL_AXIS, FULLY_CONNECTED_CHANNEL_AXIS = 0, 3, 
 # to the output scale) from input_scale * filter_scale (GetQuantizedConvolutionMultipler).
 BIAS_SCALE_TOLERANCE = 0.02
 KERNELS = ("conv",)
+# The most bytes of scratch a compressed CONV_2D decodes its filter into (a depthwise
+# filter, taps * channels bytes, always decodes whole). A filter that fits is decoded once
+# per call and runs the dense loop nest as it is; a larger one is decoded in chunks of
+# rows, each chunk then running over every pixel, which gathers each pixel's patch once per
+# chunk, and loses the output-overlaps-input placement. On the MLPerf keyword-spotting model
+# (16 clusters per tensor, 4-bit LUTs, Cortex-M4 in QEMU), 4 KB decodes every filter whole:
+# 12.11 M instructions (1.01x dense), arena 13520 B (dense: 9808); 1 KB: 12.69 M, 17024 B;
+# 256 B: 15.01 M, 16848 B. Smaller budgets cost both instructions and arena.
+DECODE_BUDGET = 4096
 COMPRESSED_KERNELS = ("conv", "conv_compressed")
 
 
@@ -338,22 +347,31 @@ def window_access(x: Operands, geometry: Window, reads_first: bool) -> WindowAcc
     return WindowAccess(batches, input_h, input_w, input_c, x.output.shape[3], geometry, reads_first)
 
 
-def encode_filter(rows: np.ndarray, weights: str, backend: str, row_overhead: float = 0.0) -> Encoding:
-    """The encoding of a filter given as `rows` under the --weights mode `weights` (see
-    tinygen.weights.encode for `row_overhead`). A compressed filter runs tinygen's kernel
-    with either backend; where CMSIS-NN was asked for, its reason says so."""
-    encoding = encode(rows, weights, row_overhead)
+def encode_filter(rows: np.ndarray, weights: str, backend: str, multipliers: np.ndarray, shifts: np.ndarray,
+                  vectors: int, decoded: bool = False) -> Encoding:
+    """The encoding of a filter given as `rows` (with each row's output multiplier and
+    shift) under the --weights mode `weights`, for a kernel that reads `vectors` input
+    vectors per inference and, if `decoded`, decodes a compressed filter into scratch (see
+    tinygen.weights.encode). A compressed filter runs tinygen's kernel with either backend;
+    where CMSIS-NN was asked for, its reason says so."""
+    requant = Requantization(multipliers, shifts) if channels_differ(multipliers, shifts) else None
+    encoding = encode(rows, weights, requant, vectors, decoded)
     if backend == CMSIS_NN and encoding.kind != DENSE:
         return replace(encoding, reason=f"{encoding.reason}; runs tinygen's kernel, CMSIS-NN has none for it")
     return encoding
 
 
 def filter_params(encoding: Encoding) -> dict[str, int | str]:
-    """The template parameters of the filter's tg_filter_t, and the row reader a compressed
-    filter's kernel takes (tg_conv_compressed.h; empty for a dense filter)."""
-    reader = "" if encoding.kind == DENSE else f"tg_row_dot_{encoding.kind.replace('-', '_')}{encoding.bits or ''}"
+    """The template parameters of the filter's tg_filter_t, and the row reader and row
+    decoder of a compressed filter (tg_conv_compressed.h; empty for a dense filter): the
+    FULLY_CONNECTED kernel takes the reader, the others the decoder."""
+    variant = encoding.kind.replace("-", "_") + ("_bitmap" if encoding.positions == BITMAP else "")
+    compressed = encoding.kind != DENSE
     return dict(filter_length=encoding.length, filter_bits=encoding.bits,
-                filter_table_stride=encoding.table_stride, filter_reader=reader)
+                filter_table_stride=encoding.table_stride,
+                filter_reader=f"tg_row_dot_{variant}{encoding.bits or ''}" if compressed else "",
+                filter_decoder=f"tg_row_decode_{variant}{encoding.bits or ''}" if compressed else "",
+                filter_codebook_size=encoding.codebook_size, filter_codebook_shift=encoding.codebook_shift)
 
 
 def filter_constants(x: Operands, encoding: Encoding, layout: str) -> tuple[ConstArray, ...]:
@@ -367,6 +385,15 @@ def filter_constants(x: Operands, encoding: Encoding, layout: str) -> tuple[Cons
                  for array in encoding.arrays if array.values.size)
 
 
+def decode_chunk_rows(rows: int, length: int) -> int:
+    """How many rows of `length` values a compressed CONV_2D decodes at a time: all `rows` if
+    they fit DECODE_BUDGET, else the most that fit, rounded down to an even number (the dense
+    loop takes rows in pairs on DSP cores), at least 2."""
+    if rows * length <= DECODE_BUDGET:
+        return rows
+    return max(2, DECODE_BUDGET // length // 2 * 2)
+
+
 def filter_kernels(encoding: Encoding) -> tuple[str, ...]:
     return KERNELS if encoding.kind == DENSE else COMPRESSED_KERNELS
 
@@ -377,7 +404,8 @@ def lower_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "auto") -> 
     output_channels, _, _, filter_channels = x.filter.shape
     multipliers, shifts = output_multipliers(x, output_channels)
     groups = x.input.shape[3] // filter_channels
-    encoding = encode_filter(x.filter.data.reshape(output_channels, -1), weights, backend)
+    encoding = encode_filter(x.filter.data.reshape(output_channels, -1), weights, backend, multipliers, shifts,
+                             x.input.shape[0] * geometry.out_h * geometry.out_w, decoded=True)
     summary = window_summary("CONV_2D", x, geometry, op, f"{groups} groups" if groups > 1 else "")
     if backend == CMSIS_NN and encoding.kind == DENSE:
         params, constants = cmsis_nn_requantization(x, fused_activation(op), multipliers, shifts)
@@ -389,29 +417,38 @@ def lower_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "auto") -> 
                      summary=summary, filter_encoding=encoding)
     filter_sums = x.filter.data.reshape(output_channels, -1).sum(axis=1, dtype=np.int64)
     params, constants = requantization(x, fused_activation(op), multipliers, shifts, filter_sums)
-    params.update(window_params(x, geometry), **filter_params(encoding), filter_c=filter_channels,
-                  output_c=output_channels)
     pointwise = (geometry.filter_h, geometry.filter_w) == (1, 1)
+    patch_bytes = 0 if pointwise else geometry.filter_h * geometry.filter_w * filter_channels
+    # A compressed filter is decoded into scratch, chunk_rows rows at a time, before the patch
+    # buffer (TG_CONV_DECODED_BYTES: rounded up to a word).
+    chunk_rows = decode_chunk_rows(encoding.rows, encoding.length) if encoding.kind != DENSE else output_channels
+    decoded_bytes = -(-chunk_rows * encoding.length // 4) * 4 if encoding.kind != DENSE else 0
+    params.update(window_params(x, geometry), **filter_params(encoding), filter_c=filter_channels,
+                  output_c=output_channels, chunk_rows=chunk_rows)
     return Layer(
         op=op, template="ops/conv_2d.c.j2", kernels=filter_kernels(encoding), params=params,
         constants=filter_constants(x, encoding, "[C_out, H, W, C_in]") + constants,
-        scratch_bytes=0 if pointwise else geometry.filter_h * geometry.filter_w * filter_channels, summary=summary,
+        scratch_bytes=encoding.table_scratch_bytes + decoded_bytes + patch_bytes,
+        summary=summary,
         filter_encoding=encoding,
         # A larger window is gathered into the patch buffer before the pixel's writes; a
-        # 1x1 pixel, or each group's patch, is read between them.
-        access=window_access(x, geometry, reads_first=not pointwise and groups == 1))
+        # 1x1 pixel, or each group's patch, is read between them. A filter decoded in chunks
+        # walks the pixels once per chunk, writing each pixel's channels in pieces, which
+        # WindowAccess does not describe: no Access, so the output never overlaps the input.
+        access=(window_access(x, geometry, reads_first=not pointwise and groups == 1)
+                if chunk_rows >= output_channels else None))
 
 
 def lower_depthwise_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "auto") -> Layer:
     """DEPTHWISE_CONV_2D. The rows of a compressed filter are each output channel's taps;
-    its kernel gathers the window channel by channel to meet them."""
+    its kernel decodes them into the dense [taps, channels] layout and runs the dense loop."""
     x = operands(graph, op)
     geometry = conv_window(graph, op)
     output_channels = x.filter.shape[3]
     depth_multiplier = output_channels // x.input.shape[3]
     multipliers, shifts = output_multipliers(x, output_channels)
-    encoding = encode_filter(x.filter.data.reshape(-1, output_channels).T, weights, backend,
-                             row_overhead=DEPTHWISE_TAP_OVERHEAD * geometry.filter_h * geometry.filter_w)
+    encoding = encode_filter(x.filter.data.reshape(-1, output_channels).T, weights, backend, multipliers, shifts,
+                             x.input.shape[0] * geometry.out_h * geometry.out_w, decoded=True)
     summary = window_summary("DEPTHWISE_CONV_2D", x, geometry, op,
                              f"depth multiplier {depth_multiplier}" if depth_multiplier > 1 else "")
     if backend == CMSIS_NN and encoding.kind == DENSE:
@@ -424,12 +461,14 @@ def lower_depthwise_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "
     filter_sums = x.filter.data.reshape(-1, output_channels).sum(axis=0, dtype=np.int64)
     params, constants = requantization(x, fused_activation(op), multipliers, shifts, filter_sums)
     params.update(window_params(x, geometry), **filter_params(encoding), depth_multiplier=depth_multiplier)
-    # Scratch: the dense kernel's int32 accumulators, or the compressed kernel's window.
-    window_bytes = geometry.filter_h * geometry.filter_w * x.input.shape[3]
+    # Scratch: the dense kernel's int32 accumulators; for a compressed filter, after the
+    # codebook tables (if any), the same, then the decoded filter and one decoded row.
+    taps = geometry.filter_h * geometry.filter_w
+    decoded_bytes = 0 if encoding.kind == DENSE else taps * output_channels + taps
     return Layer(op=op, template="ops/depthwise_conv_2d.c.j2", kernels=filter_kernels(encoding), params=params,
                  constants=filter_constants(x, encoding, "[1, H, W, C_out]") + constants,
-                 scratch_bytes=4 * output_channels if encoding.kind == DENSE else window_bytes, summary=summary,
-                 filter_encoding=encoding,
+                 scratch_bytes=encoding.table_scratch_bytes + 4 * output_channels + decoded_bytes,
+                 summary=summary, filter_encoding=encoding,
                  access=window_access(x, geometry, reads_first=True))  # every tap, then the pixel's writes
 
 
@@ -442,7 +481,7 @@ def lower_fully_connected(graph: Graph, op: Op, backend: str, weights: str = "au
     batches, input_depth, output_depth = fully_connected_rows(graph, op)
     filter_sums = x.filter.data.sum(axis=1, dtype=np.int64)
     multipliers, shifts = output_multipliers(x, output_depth)
-    encoding = encode_filter(x.filter.data, weights, backend)
+    encoding = encode_filter(x.filter.data, weights, backend, multipliers, shifts, batches)
     rows = f" ({batches} rows of {input_depth})" if batches > 1 else ""
     summary = f"FULLY_CONNECTED {shape_str(x.input.shape)} -> {shape_str(x.output.shape)}{rows}" + activation_suffix(op)
     if backend == CMSIS_NN and encoding.kind == DENSE:
@@ -459,8 +498,8 @@ def lower_fully_connected(graph: Graph, op: Op, backend: str, weights: str = "au
     params, constants = requantization(x, fused_activation(op), multipliers, shifts, filter_sums)
     params.update(filter_params(encoding), batches=batches, input_depth=input_depth, output_depth=output_depth)
     return Layer(op=op, template="ops/fully_connected.c.j2", kernels=filter_kernels(encoding), params=params,
-                 constants=filter_constants(x, encoding, "[C_out, C_in]") + constants, summary=summary,
-                 filter_encoding=encoding,
+                 constants=filter_constants(x, encoding, "[C_out, C_in]") + constants,
+                 scratch_bytes=encoding.table_scratch_bytes, summary=summary, filter_encoding=encoding,
                  # Each output channel's dot product reads the whole input row, between writes.
                  access=RowAccess(batches, input_depth, output_depth, reads_first=False))
 
