@@ -6,7 +6,11 @@ are zeros), a share of zeros, and optionally every other output channel entirely
 `pattern_model` sets such float weights with numpy (seeded) in a small Keras network and
 converts it with tests/modelgen.py. Per-tensor patterns put the same largest magnitude in
 every channel, so that the per-channel scales of the converter come out equal and the int8
-values of all channels come from one set. The `pattern_path` fixture (imported by the test
+values of all channels come from one set. Per-channel patterns draw each channel's centroids
+independently, except `shared_codebook` ones, which draw every channel's from one float set
+(as clustering per tensor in float does) with a different largest magnitude per channel, so
+that the converter's per-channel scales differ and so do the int8 values of the channels.
+The `pattern_path` fixture (imported by the test
 modules) converts each model once per session.
 """
 
@@ -29,10 +33,11 @@ class Pattern:
     per_channel: bool  # one table per output channel (else one per tensor)
     sparsity: float = 0.0  # share of zeros in each channel that is not all zero
     zero_rows: bool = False  # every other output channel entirely zero
+    shared_codebook: bool = False  # per channel: every channel's centroids from one float set
 
     @property
     def id(self) -> str:
-        scope = "channel" if self.per_channel else "tensor"
+        scope = ("codebook" if self.shared_codebook else "channel") if self.per_channel else "tensor"
         zeros = "-zero-rows" if self.zero_rows else ""
         return f"{self.bits}bit-{scope}-{round(self.sparsity * 100)}pct{zeros}"
 
@@ -52,6 +57,15 @@ def _centroids(count: int, rng: np.random.Generator) -> np.ndarray:
     return chosen / np.abs(chosen).max()
 
 
+def _channel_centroids(shared: np.ndarray, pattern: Pattern, rng: np.random.Generator) -> np.ndarray:
+    """One channel's centroids: its own, or with `shared_codebook` the shared ones up to a
+    largest magnitude drawn from the 4 largest, so that channels differ in scale."""
+    if not pattern.shared_codebook:
+        return _centroids(pattern.nonzero_values, rng)
+    magnitudes = np.sort(np.abs(shared))[::-1]
+    return shared[np.abs(shared) <= rng.choice(magnitudes[:4])]
+
+
 def clustered_matrix(elements: int, channels: int, pattern: Pattern, rng: np.random.Generator) -> np.ndarray:
     """Float weights [elements, channels] (column c: output channel c) following `pattern`."""
     shared = _centroids(pattern.nonzero_values, rng)
@@ -59,7 +73,7 @@ def clustered_matrix(elements: int, channels: int, pattern: Pattern, rng: np.ran
     for channel in range(channels):
         if pattern.zero_rows and channel % 2 == 0:
             continue
-        centroids = shared if not pattern.per_channel else _centroids(pattern.nonzero_values, rng)
+        centroids = shared if not pattern.per_channel else _channel_centroids(shared, pattern, rng)
         column = rng.choice(centroids, size=elements)
         column[:min(elements, len(centroids))] = rng.permutation(centroids)[:elements]  # every value, if room
         largest = int(rng.integers(elements))

@@ -7,6 +7,8 @@ zeros, all-zero rows and gaps longer than a step byte holds. The byte counts are
 format's arithmetic, and `auto` keeps a filter dense when no encoding pays.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -138,28 +140,33 @@ def test_a_tensor_no_encoding_helps_stays_dense():
     (4, 0.0, LUT, 2),
     (200, 0.9, SPARSE, 0),  # pruned, not clustered: sparse int8 values
     (16, 0.9, SPARSE_LUT, 4),  # pruned and clustered: sparse rows of 4-bit indices
-    (16, 0.5, LUT, 4),  # half zeros, 15 other values: a LUT beats sparse rows at 1.5 bytes an entry
+    (16, 0.5, SPARSE_LUT, 4),  # half zeros, 15 other values: sparse LUT rows with a bitmap, decoded once
 ], ids=["16-clusters", "4-clusters", "90pct-pruned", "90pct-pruned-16-clusters", "50pct-pruned-16-clusters"])
 def test_auto_takes_the_smallest_encoding_that_pays(values, sparsity, kind, bits):
-    """auto picks the encoding with the fewest bytes (within the cost budget)."""
+    """auto picks the encoding with the fewest bytes (within the cost budget), for a filter
+    decoded once and met by 100 input vectors (a CONV_2D)."""
     rng = np.random.default_rng(values)
     rows = clustered(rng, (64, 640), values - (1 if sparsity == 0.5 else 0), per_channel=True, sparsity=sparsity)
-    chosen = encode(rows, "auto")
+    chosen = encode(rows, "auto", vectors=100, decoded=True)
     assert (chosen.kind, chosen.bits) == (kind, bits)
-    assert chosen.nbytes == min(e.nbytes for e in weights.candidates(rows))
+    options = [replace(e, vectors=100, decoded=True) for e in weights.candidates(rows)]
+    budget = weights.COST_BUDGET * replace(weights.dense(rows), vectors=100).instructions
+    assert chosen.nbytes == min(e.nbytes for e in options if e.instructions <= budget)
     assert chosen.reason.startswith("auto:")
 
 
 def test_auto_keeps_dense_when_an_encoding_costs_too_many_instructions(monkeypatch):
     """An encoding that saves bytes but costs more than COST_BUDGET times the dense kernel's
-    instructions, in its row reader or in what the op's kernel adds per row, is not taken."""
+    instructions per inference is not taken: a row reader against the SMLAD loop (about 2.2x
+    for a LUT), decoding a filter that meets one input vector, or a decoder made slow."""
     rows = clustered(np.random.default_rng(5), (64, 640), 16, per_channel=True)
-    assert encode(rows, "auto").kind == LUT
-    assert encode(rows, "auto", row_overhead=1000.0).kind == DENSE
-    slow = {key: weights.RowCost(cost.per_row, cost.per_entry * (2 if key[0] != DENSE else 1))
-            for key, cost in weights.ROW_COSTS.items()}
-    monkeypatch.setattr(weights, "ROW_COSTS", slow)
+    assert encode(rows, "auto", vectors=100, decoded=True).kind == LUT
     assert encode(rows, "auto").kind == DENSE
+    assert encode(rows, "auto", decoded=True).kind == DENSE
+    slow = {key: weights.RowCost(cost.per_row, cost.per_entry * 50, cost.per_value)
+            for key, cost in weights.DECODE_COSTS.items()}
+    monkeypatch.setattr(weights, "DECODE_COSTS", slow)
+    assert encode(rows, "auto", vectors=100, decoded=True).kind == DENSE
 
 
 def test_modes_and_inputs_are_checked():
