@@ -92,6 +92,12 @@ CODEBOOK_DIVISOR_SHIFT = 8
 CODEBOOK_ENTRY_COST = 12.0
 
 
+
+def word_bytes(size: int) -> int:
+    """`size` bytes rounded up to whole 32-bit words: the scratch the compressed kernels take
+    for derived tables and decoded rows, so that what follows them stays aligned."""
+    return -(-size // 4) * 4
+
 @dataclass(frozen=True)
 class RowCost:
     """Cortex-M4 instructions of a kernel's row loop (or row decoder): `per_row` for each row
@@ -239,7 +245,7 @@ class Encoding:
     def table_scratch_bytes(self) -> int:
         """Scratch where the kernel derives the tables of a codebook: 2^bits bytes a row,
         rounded up to whole words so that the kernel's own scratch after them is aligned."""
-        return -(-(self.rows << self.bits) // 4) * 4 if self.table_scope == CODEBOOK else 0
+        return word_bytes(self.rows << self.bits) if self.table_scope == CODEBOOK else 0
 
     @property
     def setup_instructions(self) -> float:

@@ -459,7 +459,7 @@ static int8_t *tg_codebook_prepare(tg_filter_t *rows, const tg_conv_requant_t *r
     }
     tg_codebook_tables(rows, requant, count, scratch);
     rows->table = scratch;
-    return scratch + TG_CODEBOOK_TABLES_BYTES(count, rows->table_stride);
+    return scratch + TG_WORD_BYTES(count * rows->table_stride);
 }
 
 void tg_conv2d_compressed_s8(const tg_conv2d_params_t *params, tg_row_decode_t decode, int32_t chunk_rows,
@@ -468,7 +468,7 @@ void tg_conv2d_compressed_s8(const tg_conv2d_params_t *params, tg_row_decode_t d
     const int32_t length = params->filter.length;
     tg_filter_t rows = params->filter;
     scratch = tg_codebook_prepare(&rows, &params->requant, params->output_c, scratch);
-    int8_t *patch_buffer = scratch + TG_CONV_DECODED_BYTES(chunk_rows, length);
+    int8_t *patch_buffer = scratch + TG_WORD_BYTES(chunk_rows * length);
     tg_conv2d_params_t decoded = *params;
     decoded.filter = (tg_filter_t){.length = length, .values = scratch};
     for (int32_t first = 0; first < params->output_c; first += chunk_rows) {

@@ -64,30 +64,29 @@ void tg_row_decode_sparse_lut_bitmap4(tg_filter_t *rows, int8_t *values);
 void tg_row_decode_sparse_lut_bitmap5(tg_filter_t *rows, int8_t *values);
 void tg_row_decode_sparse_lut_bitmap6(tg_filter_t *rows, int8_t *values);
 
+/* `size` bytes rounded up to whole words: the scratch the compressed kernels take for derived
+ * tables and decoded rows, so that what follows them stays word-aligned. */
+#define TG_WORD_BYTES(size) (((size) + 3) & ~3)
+
 /*
  * Codebook tables: a filter whose `codebook` is not NULL stores no tables; each compressed
  * kernel first derives them, 1 << bits entries per row (codebook_size used), at the start
  * of its scratch with tg_codebook_tables, and runs on them. Its scratch is then
- * TG_CODEBOOK_TABLES_BYTES(output channels, table_stride) bytes of tables, followed by
+ * TG_WORD_BYTES(output channels * table_stride) bytes of tables, followed by
  * the scratch each kernel describes below. Entry i of row r's table is what codebook[i]
  * gives with row r's output multiplier (the formula is in tg_conv_compressed.c and
  * tinygen/weights.py): the same int8 values the model's filter holds.
  */
 #define TG_CODEBOOK_LIMIT (1 << 30)      /* |codebook entry * 2^n| is clamped to this */
 #define TG_CODEBOOK_DIVISOR_SHIFT 8      /* d = multiplier >> 8 */
-#define TG_CODEBOOK_TABLES_BYTES(rows, stride) ((((rows) * (stride)) + 3) & ~3)
 
 void tg_codebook_tables(const tg_filter_t *filter, const tg_conv_requant_t *requant, int32_t rows, int8_t *tables);
-
-/* Bytes of a decode buffer of `rows` rows of `length` values: rounded up to a word, so
- * that what follows it in the scratch is word-aligned. */
-#define TG_CONV_DECODED_BYTES(rows, length) ((((rows) * (length)) + 3) & ~3)
 
 /*
  * As tg_conv2d_s8 (the same outputs, written in the same order if chunk_rows >= output_c):
  * decodes the filter with `decode`, chunk_rows rows at a time (even, unless it is
  * output_c), into the scratch and runs tg_conv2d_channels_s8 on each chunk, for every
- * pixel. scratch: TG_CONV_DECODED_BYTES(chunk_rows, filter length) bytes for the decoded
+ * pixel. scratch: TG_WORD_BYTES(chunk_rows * filter length) bytes for the decoded
  * rows, then tg_conv2d_s8's patch_buffer (none for a 1x1 filter).
  */
 void tg_conv2d_compressed_s8(const tg_conv2d_params_t *params, tg_row_decode_t decode, int32_t chunk_rows,

@@ -49,7 +49,7 @@ import numpy as np
 from ..ir import Graph, Op, Tensor, shape_str
 from ..quant import (ACTIVATION_NAMES, ACTIVATION_NONE, ACTIVATION_RELU, ACTIVATION_RELU6,
                      ACTIVATION_RELU_N1_TO_1, activation_range, per_channel_multipliers, wrap_int32)
-from ..weights import BITMAP, DENSE, Encoding, Requantization, encode
+from ..weights import BITMAP, DENSE, Encoding, Requantization, encode, word_bytes
 from .geometry import PADDING_NAMES, Window, window
 from . import cmsis_nn
 from .access import RowAccess, WindowAccess
@@ -420,9 +420,12 @@ def lower_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "auto") -> 
     pointwise = (geometry.filter_h, geometry.filter_w) == (1, 1)
     patch_bytes = 0 if pointwise else geometry.filter_h * geometry.filter_w * filter_channels
     # A compressed filter is decoded into scratch, chunk_rows rows at a time, before the patch
-    # buffer (TG_CONV_DECODED_BYTES: rounded up to a word).
-    chunk_rows = decode_chunk_rows(encoding.rows, encoding.length) if encoding.kind != DENSE else output_channels
-    decoded_bytes = -(-chunk_rows * encoding.length // 4) * 4 if encoding.kind != DENSE else 0
+    # buffer (word_bytes, TG_WORD_BYTES in C: rounded up to a word).
+    if encoding.kind == DENSE:
+        chunk_rows, decoded_bytes = output_channels, 0
+    else:
+        chunk_rows = decode_chunk_rows(encoding.rows, encoding.length)
+        decoded_bytes = word_bytes(chunk_rows * encoding.length)
     params.update(window_params(x, geometry), **filter_params(encoding), filter_c=filter_channels,
                   output_c=output_channels, chunk_rows=chunk_rows)
     return Layer(
