@@ -42,7 +42,9 @@ full-int8 .tflite that `tinygen compile` accepts. Each step is optional; they ru
 order, each fine-tuned on --data (which then needs labels y):
   --low-rank R   factorize Dense and 1x1 Conv2D kernels by truncated SVD, to rank R
                  (an integer) or to the rank keeping a fraction R of the energy (0 < R <= 1)
-  --prune S      zero the smallest weights to sparsity S (0 <= S < 1), polynomial schedule
+  --prune S      zero the smallest weights to sparsity S (0 <= S < 1), polynomial schedule;
+                 with --prune-blocks, Dense kernels in blocks of 4 inputs x 2 outputs,
+                 which tinygen's kernels skip (fewer instructions, not just less flash)
   --clusters N   k-means clustering: at most N distinct values per kernel (per output
                  channel of Conv2D with --cluster-per-channel)
   --qat          quantization-aware training; after --prune and/or --clusters it becomes
@@ -237,6 +239,8 @@ def _add_optimize_parser(commands) -> None:
     steps.add_argument("--low-rank", metavar="R", help="rank (integer) or energy fraction (0 < R <= 1) of the "
                                                         "Dense / 1x1 Conv2D factorization")
     steps.add_argument("--prune", type=float, metavar="S", help="target sparsity, 0 <= S < 1 (e.g. 0.5)")
+    steps.add_argument("--prune-blocks", action="store_true",
+                       help="prune Dense kernels in blocks of 4 inputs x 2 outputs (Conv2D: value by value)")
     steps.add_argument("--clusters", type=int, metavar="N", help="distinct values per kernel, N >= 2 (e.g. 16)")
     steps.add_argument("--cluster-per-channel", action="store_true",
                        help="N clusters per output channel of Conv2D kernels (fits per-channel int8)")

@@ -90,3 +90,22 @@ def test_ptq_alone_gives_int8_io_and_reports_tinygens_flash(small_model, tmp_pat
     assert int8_row.flash_bytes == compile_model(result.output).weights_bytes
     assert int8_row.metric_name == "accuracy" and int8_row.metric >= float_row.metric - 0.05
     assert int8_row.params == float_row.params
+
+
+def test_block_pruning_leaves_pair_blocks_that_tinygen_skips(small_model, tmp_path):
+    """With prune_blocks, each Dense kernel loses whole blocks of 4 inputs x 2 outputs (2 rows
+    by 4 values of the int8 FULLY_CONNECTED filter), about half of them; `--weights sparse`
+    stores those filters as pair blocks, bit-exact with TFLM."""
+    from tinygen.compiler import plan_model
+    from tinygen.verify import verify_host
+    from tinygen.weights import PAIR_BLOCKS
+
+    result = optimize_small(small_model, tmp_path, prune=0.5, prune_blocks=True)
+    layers = [layer for layer in plan_model(result.output, weights="sparse").layers
+              if layer.op.kind == "FULLY_CONNECTED"]
+    assert len(layers) == 2
+    for layer in layers:
+        rows = layer.filter_encoding
+        assert rows.positions == PAIR_BLOCKS, rows.describe()
+        assert 0.4 <= 1 - rows.entries / rows.dense_bytes <= 0.6, rows.describe()  # empty blocks' share
+    assert verify_host(result.output, count=3, seed=5, weights="sparse").bit_exact

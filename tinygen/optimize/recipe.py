@@ -19,13 +19,15 @@ class Recipe:
     then always a full-int8 conversion (post-training quantization unless `qat`).
 
     `low_rank` is a rank (int >= 1) or a fraction of each kernel's energy to keep
-    (float in (0, 1]); `prune` the target fraction of zero weights in [0, 1);
+    (float in (0, 1]); `prune` the target fraction of zero weights in [0, 1), in blocks
+    of 2 output channels by 4 inputs in Dense kernels with `prune_blocks` (PRUNE_BLOCK);
     `clusters` the number of distinct values per weight tensor (per output channel of
     Conv2D with `cluster_per_channel`). `ptq` only says explicitly that the int8
     conversion is post-training; it cannot be combined with `qat`.
     """
 
     prune: float | None = None
+    prune_blocks: bool = False
     clusters: int | None = None
     cluster_per_channel: bool = False
     low_rank: int | float | None = None
@@ -63,6 +65,8 @@ def recipe_problems(recipe: Recipe) -> list[str]:
                         "it must be at least 0 and below 1 (e.g. 0.5)")
     if recipe.clusters is not None and recipe.clusters < 2:
         problems.append(f"--clusters {recipe.clusters}: weight clustering needs at least 2 clusters (e.g. 16)")
+    if recipe.prune_blocks and recipe.prune is None:
+        problems.append("--prune-blocks needs --prune S")
     if recipe.cluster_per_channel and recipe.clusters is None:
         problems.append("--cluster-per-channel needs --clusters N")
     if recipe.low_rank is not None:
