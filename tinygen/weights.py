@@ -7,7 +7,7 @@ in tinygen/ops/conv.py make the view), into one of four encodings that the kerne
 templates/kernels/tg_conv_compressed.c decode: on the fly in every dot product
 (FULLY_CONNECTED, whose rows each meet one input vector per batch), or into scratch once per
 call, then running the dense loops (CONV_2D and DEPTHWISE_CONV_2D, whose rows meet every
-output pixel):
+output pixel), except pair blocks (below), which every op reads as they are:
 
 - dense: every int8 value, as TFLite stores it.
 - lut: a clustered filter with at most 2^bits distinct values per table (bits 1 to 6). The
@@ -23,8 +23,17 @@ output pixel):
   loop, against 5.5 for two indices a byte, and the same as unpacked byte indices, measured
   on the compiled loops). Rows are not aligned to words, so short rows (a depthwise
   filter's 9 taps) waste no bits; the kernel reads a row's partial words index by index.
+  Pairs: a FULLY_CONNECTED LUT with one stored table for the tensor, indices of at most
+  PAIR_MAX_BITS bits and rows of even length (Encoding.paired) is read two values at a time.
+  Its kernel writes, once per call into scratch, the 2^(2 bits) pairs of table values as
+  the int16 halves of a word, and the input vector as int16 pairs; the 2 * bits-bit field of
+  columns c and c + 1 (a word holds an even number of indices) then looks up both weights
+  as one SMLAD operand. Rows of whole words go two at a time, sharing each input pair: about
+  2 instructions a value on a Cortex-M4, as the dense loop (the anomaly-detection model
+  clustered to 16 values per tensor: 1.05x the dense instructions, against 2.2x read value
+  by value), for 4 * 2^(2 bits) + 2 * length bytes of scratch.
 - sparse: a pruned filter: its entries (the nonzero values) with their int8 values, and
-  their columns in one of two forms. Steps: per row, the number of its entries; per entry,
+  their columns in one of four forms. Steps: per row, the number of its entries; per entry,
   its step from the previous entry (one byte; the first counts from column 0). A gap of
   more than 255 columns is bridged by entries of value 0, which keeps every step in one
   byte. Bitmap: one bit per value, 1 where an entry is stored, packed 32 to a word from the
@@ -33,11 +42,29 @@ output pixel):
   7/8 zeros (3 bits a value at 50 % zeros and 4-bit indices, against 6 with steps). Zeros
   cost neither flash nor a multiply-accumulate; the kernel finds a bitmap's entries by
   counting trailing zeros of the word (RBIT and CLZ on Cortex-M3 and up).
+  A third form, blocks, stores whole blocks of BLOCK_VALUES (4) consecutive values of a row,
+  zeros included, wherever a block holds a nonzero value, and a bitmap with one bit per
+  block (rows of whole blocks only; not DEPTHWISE_CONV_2D, whose rows are taps). Unstructured
+  zeros rarely empty a block, but pruning in 1x4 blocks does, and then positions cost 1/4
+  bit a value instead of 1 (2.25 bits a value at 50 % and 4-bit indices, against 3), and a
+  FULLY_CONNECTED reader multiplies a block of int8 values with two SMLADs. (Read at every
+  pixel, block rows cost a CONV_2D 1.04 to 1.08x the dense loop on a Cortex-M4, measured
+  on the MLPerf Tiny models pruned so: the walk of each row's bitmap outweighs the empty
+  blocks at 50 %; so CONV_2D decodes them as the others.) A fourth form, pair blocks, is
+  what makes pruning pay in instructions: pruned in blocks of 2 rows by 4 values, rows 2p
+  and 2p + 1 share one bitmap row, and each stored block holds both rows' values. Their
+  kernels (CONV_2D and FULLY_CONNECTED, an even number of rows per group) read two rows at
+  a time at every pixel, never decoding: a block's input word is loaded and split once for
+  8 multiply-accumulates, so a stored block costs about what 8 dense values do and an empty
+  one nothing (the pointwise CONV_2D layers of the keyword-spotting model pruned so to
+  50 %: 0.83x the dense instructions on a Cortex-M4). FULLY_CONNECTED also reads pair
+  blocks of 1-, 2- or 4-bit LUT indices with one table for the tensor (PAIR_BLOCK_BITS: a
+  block's 8 indices lie in one word) through the pair table of paired LUT rows.
 - sparse-lut: sparse rows whose values are packed LUT indices, as above.
 
 `encode(rows, mode)` picks one. A forced mode (`lut`, `sparse`, `sparse-lut`) uses that
-encoding, in its smallest variant (table scope, steps or bitmap), wherever it can hold the
-filter, even where it is larger, so that its kernels can be run and measured on any model; a
+encoding, in its smallest variant (table scope, form of the columns; of two as small, the
+cheaper), wherever it can hold the filter, even where it is larger, so that its kernels can be run and measured on any model; a
 filter it cannot hold (more than 64 distinct values in a table) stays dense. `auto` takes
 the encoding with the fewest bytes among those that save at least MIN_SAVING of the dense
 bytes and cost at most COST_BUDGET times the dense kernel's instructions by the cost model
@@ -63,9 +90,16 @@ import numpy as np
 
 MODES = ("auto", "dense", "lut", "sparse", "sparse-lut")
 DENSE, LUT, SPARSE, SPARSE_LUT = "dense", "lut", "sparse", "sparse-lut"
-STEPS, BITMAP = "steps", "bitmap"  # how sparse rows store the columns of their entries
-# The keys of the sparse kinds with a bitmap in ROW_COSTS and DECODE_COSTS (Encoding.cost_key).
+# How sparse rows store the columns of their entries.
+STEPS, BITMAP, BLOCKS, PAIR_BLOCKS = "steps", "bitmap", "blocks", "pair-blocks"
+POSITIONS = (STEPS, BITMAP, BLOCKS, PAIR_BLOCKS)
+BLOCK_VALUES = 4  # the values of a block of a row (TG_BLOCK_VALUES)
+# The keys of the sparse kinds with a bitmap or blocks in ROW_COSTS and DECODE_COSTS (Encoding.cost_key).
 SPARSE_BITMAP, SPARSE_LUT_BITMAP = f"{SPARSE}+{BITMAP}", f"{SPARSE_LUT}+{BITMAP}"
+SPARSE_BLOCKS, SPARSE_LUT_BLOCKS = f"{SPARSE}+{BLOCKS}", f"{SPARSE_LUT}+{BLOCKS}"
+SPARSE_PAIR_BLOCKS, SPARSE_LUT_PAIR_BLOCKS = f"{SPARSE}+{PAIR_BLOCKS}", f"{SPARSE_LUT}+{PAIR_BLOCKS}"
+# Index widths of LUT pair blocks: a block's 8 indices lie within one word of the stream.
+PAIR_BLOCK_BITS = (1, 2, 4)
 TENSOR, CHANNEL, CODEBOOK = "tensor", "channel", "codebook"  # the scopes of LUT tables
 _SCOPE_WORDS = {TENSOR: "one table", CHANNEL: "a table per channel",
                 CODEBOOK: "tables per channel from a codebook of {}"}
@@ -112,6 +146,14 @@ class RowCost:
         return rows * self.per_row + entries * self.per_entry + values * self.per_value
 
 
+# LUT rows that FULLY_CONNECTED reads two values per SMLAD through a table of weight pairs
+# (Encoding.paired): at most PAIR_MAX_BITS-bit indices, so that the pair table, 2^(2 bits)
+# words of scratch, stays small. Their kinds in ROW_COSTS: LUT_PAIRS for rows of whole words
+# of indices, read two rows at a time; LUT_PAIRS_UNALIGNED for rows that start inside words,
+# read one at a time.
+PAIR_MAX_BITS = 4
+LUT_PAIRS, LUT_PAIRS_UNALIGNED = f"{LUT}-pairs", f"{LUT}-pairs-unaligned"
+
 # Instructions measured in QEMU (mps2-an386, Cortex-M4, arm-none-eabi-gcc 12 -O2) and
 # fitted by `benchmarks/weights.py --measure-costs` on the FULLY_CONNECTED layers of the
 # MLPerf Tiny anomaly-detection model (rows of 8, 128 and 640 values), clustered and pruned.
@@ -128,6 +170,17 @@ ROW_COSTS = {
     (LUT, 4): RowCost(per_row=101.1, per_entry=4.50),
     (LUT, 5): RowCost(per_row=111.5, per_entry=5.00),
     (LUT, 6): RowCost(per_row=118.3, per_entry=5.15),
+    # Paired LUT rows, measured the same way with the filters clustered to 2^bits int8 values
+    # per tensor, the kernel's setup (PAIR_TABLE_ENTRY_COST, PAIR_SPLIT_VALUE_COST) subtracted.
+    # 3-bit rows of whole words came in one shape only (128 rows of 640): per_row is taken
+    # from the other widths. Rows that start inside words: fitted over widths 1 to 3 together
+    # (3-bit rows of 8 and 128 values, 1- and 2-bit rows of 8; the model has no 4-bit ones,
+    # which walk the same way).
+    (LUT_PAIRS, 1): RowCost(per_row=71.1, per_entry=1.82),
+    (LUT_PAIRS, 2): RowCost(per_row=71.2, per_entry=1.90),
+    (LUT_PAIRS, 3): RowCost(per_row=70.0, per_entry=2.00),
+    (LUT_PAIRS, 4): RowCost(per_row=68.4, per_entry=2.06),
+    **{(LUT_PAIRS_UNALIGNED, bits): RowCost(per_row=101.1, per_entry=2.70) for bits in range(1, PAIR_MAX_BITS + 1)},
     (SPARSE, 0): RowCost(per_row=83.4, per_entry=6.50),
     **{(SPARSE_LUT, bits): RowCost(per_row=140.6, per_entry=6.53) for bits in range(1, 5)},
     **{(SPARSE_LUT, bits): RowCost(per_row=108.7, per_entry=8.11) for bits in range(5, MAX_BITS + 1)},
@@ -137,7 +190,28 @@ ROW_COSTS = {
     (SPARSE_BITMAP, 0): RowCost(per_row=84.6, per_entry=8.01, per_value=0.36),
     **{(SPARSE_LUT_BITMAP, bits): RowCost(per_row=167.4, per_entry=9.65, per_value=0.62)
        for bits in range(1, MAX_BITS + 1)},
+    # Block rows: per_entry per value of a stored block, per_value the walk over the bitmap.
+    # Int8 values: estimated from the compiled reader (15 instructions a block, SMLAD); on the
+    # anomaly-detection model pruned in 1x4 blocks to 50 %, 0.99x the dense instructions in
+    # QEMU. LUT indices, each looked up at its position in the index stream: per_entry from
+    # the same model clustered to 16 values (3.23M instructions against 0.65M dense), the
+    # other figures assumed.
+    (SPARSE_BLOCKS, 0): RowCost(per_row=80.0, per_entry=3.75, per_value=0.1),
+    **{(SPARSE_LUT_BLOCKS, bits): RowCost(per_row=100.0, per_entry=23.0, per_value=0.1)
+       for bits in range(1, MAX_BITS + 1)},
+    # Pair blocks, two rows a call: per_entry from QEMU runs of the models pruned in 2x4
+    # blocks to 50 % (int8: the keyword-spotting model's 1x1 CONV_2D layers and the
+    # anomaly-detection model, 3.1 a value; 4-bit LUT indices through the pair table: the
+    # anomaly-detection model clustered to 16 values, 4.2), per_row and per_value estimated.
+    (SPARSE_PAIR_BLOCKS, 0): RowCost(per_row=65.0, per_entry=3.1, per_value=0.05),
+    **{(SPARSE_LUT_PAIR_BLOCKS, bits): RowCost(per_row=75.0, per_entry=4.2, per_value=0.1)
+       for bits in PAIR_BLOCK_BITS},
 }
+# The paired kernel's work before its row loops (Cortex-M4 instructions, counted on its
+# compiled loops): per pair-table entry, once per inference, and per value of each input
+# vector it splits into pairs.
+PAIR_TABLE_ENTRY_COST = 7.3
+PAIR_SPLIT_VALUE_COST = 4.0
 
 # The row decoders' costs (tg_row_decode_t: each value stored into scratch, once per
 # inference), measured in QEMU (Cortex-M4, the same compiler) by `benchmarks/weights.py
@@ -157,6 +231,10 @@ DECODE_COSTS = {
     # row's zeroing), not measured: --measure-costs fits them.
     (SPARSE_BITMAP, 0): RowCost(per_row=40.0, per_entry=7.0, per_value=0.66),
     **{(SPARSE_LUT_BITMAP, bits): RowCost(per_row=90.0, per_entry=8.6, per_value=0.92)
+       for bits in range(1, MAX_BITS + 1)},
+    # Block rows, estimated (a block copied, or four indices looked up, after zeroing the row).
+    (SPARSE_BLOCKS, 0): RowCost(per_row=40.0, per_entry=1.5, per_value=0.35),
+    **{(SPARSE_LUT_BLOCKS, bits): RowCost(per_row=60.0, per_entry=9.0, per_value=0.35)
        for bits in range(1, MAX_BITS + 1)},
 }
 
@@ -248,25 +326,64 @@ class Encoding:
         return word_bytes(self.rows << self.bits) if self.table_scope == CODEBOOK else 0
 
     @property
+    def paired(self) -> bool:
+        """Whether FULLY_CONNECTED reads the rows two values per SMLAD through a table of
+        weight pairs (see the module's docstring): LUT rows read on the fly (not `decoded`),
+        one stored table for the tensor, indices of at most PAIR_MAX_BITS, even length."""
+        return (self.kind == LUT and not self.decoded and self.table_scope == TENSOR
+                and self.bits <= PAIR_MAX_BITS and self.length % 2 == 0)
+
+    @property
+    def lut_pair_blocks(self) -> bool:
+        """Pair blocks of LUT indices, which only FULLY_CONNECTED has a kernel for (through a
+        pair table, as `paired` rows)."""
+        return self.kind == SPARSE_LUT and self.positions == PAIR_BLOCKS
+
+    @property
+    def pair_scratch_bytes(self) -> int:
+        """Scratch of the kernels with a pair table (TG_LUT_PAIRS_SCRATCH_BYTES): the pair
+        table, 2^(2 bits) words, then one input vector as int16 pairs; else 0."""
+        if not (self.paired or self.lut_pair_blocks):
+            return 0
+        return 4 * (1 << 2 * self.bits) + word_bytes(2 * self.length)
+
+    @property
     def setup_instructions(self) -> float:
-        """Estimated Cortex-M4 instructions per inference to derive a codebook's tables."""
+        """Estimated Cortex-M4 instructions per inference before the row loops: deriving a
+        codebook's tables, or building a pair table and splitting each input vector."""
+        if self.paired or self.lut_pair_blocks:
+            return (1 << 2 * self.bits) * PAIR_TABLE_ENTRY_COST + self.vectors * self.length * PAIR_SPLIT_VALUE_COST
         return self.rows * self.codebook_size * CODEBOOK_ENTRY_COST
 
     @property
     def cost_key(self) -> tuple[str, int]:
-        """Its row loop's key in ROW_COSTS and DECODE_COSTS: the kind (SPARSE_BITMAP or
-        SPARSE_LUT_BITMAP for sparse rows with a bitmap) and the index width."""
+        """Its row loop's key in ROW_COSTS and DECODE_COSTS: the kind (SPARSE_BITMAP,
+        SPARSE_LUT_BITMAP, SPARSE_BLOCKS or SPARSE_LUT_BLOCKS for sparse rows with a bitmap or
+        blocks, LUT_PAIRS or LUT_PAIRS_UNALIGNED for paired rows) and the index width."""
+        if self.paired:
+            whole_words = self.length % (WORD_BITS // self.bits) == 0
+            return LUT_PAIRS if whole_words else LUT_PAIRS_UNALIGNED, self.bits
         if self.positions == BITMAP:
             return {SPARSE: SPARSE_BITMAP, SPARSE_LUT: SPARSE_LUT_BITMAP}[self.kind], self.bits
+        if self.positions == BLOCKS:
+            return {SPARSE: SPARSE_BLOCKS, SPARSE_LUT: SPARSE_LUT_BLOCKS}[self.kind], self.bits
+        if self.positions == PAIR_BLOCKS:
+            return {SPARSE: SPARSE_PAIR_BLOCKS, SPARSE_LUT: SPARSE_LUT_PAIR_BLOCKS}[self.kind], self.bits
         return self.kind, self.bits
+
+    @property
+    def read_directly(self) -> bool:
+        """Whether every op reads the rows at each input vector, never decoding them: pair
+        blocks, which have no decoder (see the module's docstring)."""
+        return self.positions == PAIR_BLOCKS
 
     @property
     def instructions(self) -> float:
         """Estimated Cortex-M4 instructions per inference of the layer's filter loops: the
         row loop's cost for one input vector times `vectors`, where a `decoded` compressed
-        filter costs its decoding (once) plus the dense loop's; plus deriving a codebook's
-        tables."""
-        if self.decoded and self.kind != DENSE:
+        filter costs its decoding (once) plus the dense loop's; plus the setup
+        (setup_instructions)."""
+        if self.decoded and self.kind != DENSE and not self.read_directly:
             decoding = DECODE_COSTS[self.cost_key].total(self.rows, self.entries, self.dense_bytes)
             loops = decoding + self.vectors * ROW_COSTS[(DENSE, 0)].total(self.rows, self.dense_bytes)
         else:
@@ -274,10 +391,13 @@ class Encoding:
         return loops + self.setup_instructions
 
     def describe(self) -> str:
-        """E.g. 'lut 4-bit, a table per channel' or 'sparse, 38% of values stored, bitmap'."""
+        """E.g. 'lut 4-bit, a table per channel', 'lut 4-bit, one table, read in pairs of
+        values' or 'sparse, 38% of values stored, bitmap'."""
         parts = [self.kind]
         if self.bits:
             parts.append(f"{self.bits}-bit, " + _SCOPE_WORDS[self.table_scope].format(self.codebook_size))
+        if self.paired:
+            parts.append("read in pairs of values")
         if self.kind in (SPARSE, SPARSE_LUT):
             parts.append(f"{self.entries / max(self.dense_bytes, 1):.0%} of values stored, {self.positions}")
         return ", ".join(parts) if len(parts) > 1 else parts[0]
@@ -313,7 +433,7 @@ def sparse(rows: np.ndarray, positions: str = STEPS) -> Encoding | None:
     columns = _sparse_columns(rows, positions)
     if columns is None:
         return None
-    values = np.concatenate([row[c] for row, c in zip(rows, columns)]).astype(np.int8)
+    values = _entry_values(rows, columns, positions)
     return Encoding(SPARSE, rows.shape[0], rows.shape[1],
                     _position_arrays(rows, columns, positions)
                     + (PackedArray("values", "int8_t", values, "int8 value of each entry"),),
@@ -329,7 +449,15 @@ def sparse_lut(rows: np.ndarray, per_channel: bool, positions: str = STEPS,
     columns = _sparse_columns(rows, positions)
     if columns is None:
         return None
-    found = _lut_arrays([row[c] for row, c in zip(rows, columns)], per_channel, requant)
+    if positions == PAIR_BLOCKS:
+        # One table, the indices in the order of the values (block by block of each pair).
+        if per_channel or requant is not None:
+            return None
+        found = _lut_arrays([_entry_values(rows, columns, positions)], False, None)
+        if found is None or found[1] not in PAIR_BLOCK_BITS:
+            return None
+    else:
+        found = _lut_arrays([row[c] for row, c in zip(rows, columns)], per_channel, requant)
     if found is None:
         return None
     arrays, bits, shift = found
@@ -338,38 +466,41 @@ def sparse_lut(rows: np.ndarray, per_channel: bool, positions: str = STEPS,
                     positions=positions, codebook_shift=shift)
 
 
-def candidates(rows: np.ndarray, requant: Requantization | None = None) -> list[Encoding]:
+def candidates(rows: np.ndarray, requant: Requantization | None = None,
+               positions: tuple[str, ...] = POSITIONS) -> list[Encoding]:
     """Every compressed encoding that can hold the filter (LUT variants with a table per
-    tensor and per channel, sparse variants with steps and with a bitmap), and, given the
-    rows' `requant`, those whose tables per channel come from a codebook."""
+    tensor and per channel, sparse variants with each of `positions`), and, given the rows'
+    `requant`, those whose tables per channel come from a codebook."""
     found = [lut(rows, False), lut(rows, True)]
-    for positions in (STEPS, BITMAP):
-        found += [sparse(rows, positions), sparse_lut(rows, False, positions), sparse_lut(rows, True, positions)]
+    for position in positions:
+        found += [sparse(rows, position), sparse_lut(rows, False, position), sparse_lut(rows, True, position)]
     if requant is not None:
-        found += [lut(rows, True, requant)] + [sparse_lut(rows, True, positions, requant)
-                                               for positions in (STEPS, BITMAP)]
+        found += [lut(rows, True, requant)] + [sparse_lut(rows, True, position, requant) for position in positions]
     return [encoding for encoding in found if encoding is not None]
 
 
 def encode(rows: np.ndarray, mode: str = "auto", requant: Requantization | None = None, vectors: int = 1,
-           decoded: bool = False) -> Encoding:
+           decoded: bool = False, positions: tuple[str, ...] = POSITIONS) -> Encoding:
     """The encoding `mode` asks for (see the module's docstring), with its reason.
     `requant`: the rows' output multipliers, where they differ between channels (codebook
     tables need them); `vectors`: the input vectors each row meets per inference;
     `decoded`: whether the op's kernel decodes a compressed filter into scratch (see
-    Encoding). Both weigh the instructions of `auto`."""
+    Encoding; both weigh the instructions of `auto`); `positions`: the forms of sparse rows
+    the op's kernels take."""
     if mode not in MODES:
         raise ValueError(f"unknown weights mode '{mode}'; choose one of {', '.join(MODES)}")
     plain = replace(dense(rows), vectors=vectors)
     if mode == DENSE:
         return replace(plain, reason="--weights dense")
-    options = [replace(encoding, vectors=vectors, decoded=decoded) for encoding in candidates(rows, requant)]
+    options = [replace(encoding, vectors=vectors, decoded=decoded)
+               for encoding in candidates(rows, requant, positions)
+               if not (decoded and encoding.lut_pair_blocks)]  # a kernel for FULLY_CONNECTED only
     if mode != "auto":
         forced = [encoding for encoding in options if encoding.kind == mode]
         if not forced:
             return replace(plain, reason=f"{mode} cannot hold it: a table would need more than "
                                          f"{1 << MAX_BITS} values")
-        return replace(min(forced, key=lambda e: e.nbytes), reason=f"--weights {mode}")
+        return replace(min(forced, key=lambda e: (e.nbytes, e.instructions)), reason=f"--weights {mode}")
     worthwhile = [e for e in options if e.nbytes <= (1 - MIN_SAVING) * plain.nbytes
                   and e.instructions <= COST_BUDGET * plain.instructions]
     if not worthwhile:
@@ -545,26 +676,65 @@ def _indices_array(rows: list[np.ndarray], bits: int) -> PackedArray:
 
 def _sparse_columns(rows: np.ndarray, positions: str) -> list[np.ndarray] | None:
     """The columns of each row's entries: its nonzero values, plus bridging entries with
-    steps; None if a row then has more entries than a count of two bytes holds."""
+    steps, or every value of its blocks that hold a nonzero value; None if a row then has
+    more entries than a count of two bytes holds (steps), or is no whole number of blocks."""
     if positions == BITMAP:
         return [np.flatnonzero(row) for row in rows]
+    if positions in (BLOCKS, PAIR_BLOCKS):
+        if rows.shape[1] % BLOCK_VALUES or (positions == PAIR_BLOCKS and rows.shape[0] % 2):
+            return None
+        stored = _stored_blocks(rows) if positions == BLOCKS else np.repeat(_stored_pair_blocks(rows), 2, axis=0)
+        return [(np.flatnonzero(row_blocks)[:, None] * BLOCK_VALUES + np.arange(BLOCK_VALUES)).reshape(-1)
+                for row_blocks in stored]
     columns = [_entry_columns(row) for row in rows]
     return None if max(len(c) for c in columns) > MAX_ROW_ENTRIES else columns
 
 
 def _position_arrays(rows: np.ndarray, columns: list[np.ndarray], positions: str) -> tuple[PackedArray, ...]:
-    """The arrays that give the entries' columns: counts and steps, or the bitmap."""
-    return (_bitmap_array(rows),) if positions == BITMAP else _entry_arrays(columns)
+    """The arrays that give the entries' columns: counts and steps, or the bitmap of values
+    or of blocks."""
+    if positions == BITMAP:
+        return (_bitmap_array(rows != 0, "a bit per value, 1 where stored"),)
+    if positions == BLOCKS:
+        return (_bitmap_array(_stored_blocks(rows), f"a bit per block of {BLOCK_VALUES} values, 1 where stored"),)
+    if positions == PAIR_BLOCKS:
+        return (_bitmap_array(_stored_pair_blocks(rows), f"a bit per block of 2 rows by {BLOCK_VALUES} values, "
+                                                         "1 where stored, row pair after row pair"),)
+    return _entry_arrays(columns)
 
 
-def _bitmap_array(rows: np.ndarray) -> PackedArray:
-    """One bit per value, 1 where it is stored (nonzero), packed into uint32 words from the
-    lowest bit as one stream over all rows (a row may start inside a word)."""
-    packed = np.packbits(rows.reshape(-1) != 0, bitorder="little")
+def _entry_values(rows: np.ndarray, columns: list[np.ndarray], positions: str) -> np.ndarray:
+    """The int8 values of the entries, row after row; for pair blocks, block after block of
+    each pair of rows, the first row's values of a block, then the second's."""
+    if positions != PAIR_BLOCKS:
+        return np.concatenate([row[c] for row, c in zip(rows, columns)]).astype(np.int8)
+    pairs = []
+    for first, second, pair_columns in zip(rows[0::2], rows[1::2], columns[0::2]):
+        blocks = pair_columns.reshape(-1, BLOCK_VALUES)
+        pairs.append(np.stack([first[blocks], second[blocks]], axis=1).reshape(-1))
+    return np.concatenate(pairs).astype(np.int8)
+
+
+def _stored_pair_blocks(rows: np.ndarray) -> np.ndarray:
+    """Per pair of rows, per block of BLOCK_VALUES columns: whether either row's block holds a
+    nonzero value."""
+    blocks = _stored_blocks(rows)
+    return blocks[0::2] | blocks[1::2]
+
+
+def _stored_blocks(rows: np.ndarray) -> np.ndarray:
+    """Per row, per block of BLOCK_VALUES consecutive values: whether it holds a nonzero value."""
+    return rows.reshape(rows.shape[0], -1, BLOCK_VALUES).any(axis=2)
+
+
+def _bitmap_array(stored: np.ndarray, meaning: str) -> PackedArray:
+    """The bits of `stored` (rows of bits), packed into uint32 words from the lowest bit as
+    one stream over all rows (a row may start inside a word)."""
+    packed = np.packbits(stored.reshape(-1), bitorder="little")
     words = np.zeros(-(-packed.size // 4) * 4, dtype=np.uint8)
     words[:packed.size] = packed
     return PackedArray("bitmap", "uint32_t", words.view("<u4").astype(np.uint32),
-                       "a bit per value, 1 where stored, 32 per word from the lowest bit, row after row")
+                       f"{meaning}, 32 per word from the lowest bit, row after row")
 
 
 def _entry_columns(row: np.ndarray) -> np.ndarray:

@@ -32,40 +32,12 @@ static int32_t tg_dot_s8(const int8_t *a, const int8_t *b, int32_t length)
  * Cortex-M cores with the DSP extension (M4, M7, M33, M55). GCC does not turn the loop
  * above into SIMD instructions (5 instructions per multiply-accumulate), so the dense
  * kernels take the dot products of two filter rows at a time with the same input vector,
- * four values at a time, with the ACLE intrinsics of arm_acle.h:
- *  - a word of four int8 values is split into two words of two int16 halves: SXTB16
- *    sign-extends bytes 0 and 2 ("even"), SXTB16 with ROR #8 bytes 1 and 3 ("odd");
- *  - SMLAD multiplies the two pairs of halves and adds both products to an accumulator.
- * Filter and input words are split the same way, so each product pairs a[i] with b[i];
- * the input vector's words are loaded and split once for both rows. The sums equal the
- * portable loop's modulo 2^32 (SMLAD adds as int32 addition does; it only sets the Q
- * flag, which nothing reads), so the outputs stay bit-exact.
+ * four values at a time, with SMLAD (see tg_conv.h): filter and input words are split the
+ * same way, so each product pairs a[i] with b[i]; the input vector's words are loaded and
+ * split once for both rows. The outputs stay bit-exact.
  * Elsewhere (the host, Cortex-M0+/M3) TG_DENSE_ROW_PAIR_DOT is NULL and the loop nests
  * read one row at a time with tg_dot_s8.
  */
-#include <arm_acle.h>
-
-/* Four int8 values from a possibly unaligned address, as one word (bytes in memory order). */
-static inline int32_t tg_load_s8x4(const int8_t *p)
-{
-    int32_t word;
-    memcpy(&word, p, sizeof(word)); /* one LDR: these cores allow unaligned word loads */
-    return word;
-}
-
-/* Bytes 1 and 3 of `word`, sign-extended to two int16 halves. */
-static inline int32_t tg_sxtb16_odd(int32_t word)
-{
-#if defined(__GNUC__)
-    /* arm_acle.h of GCC 12 has no __ror, and GCC does not fold a shift into SXTB16. */
-    int32_t halves;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(halves) : "r"(word));
-    return halves;
-#else
-    return __sxtb16(__ror((uint32_t)word, 8));
-#endif
-}
-
 /* Row a0 and row a1 (each `length` values) times vector b, into sums[0] and sums[1]. */
 static void tg_dot2_s8(const int8_t *a0, const int8_t *a1, const int8_t *b, int32_t length, int32_t sums[2])
 {

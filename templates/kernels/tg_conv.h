@@ -63,7 +63,10 @@ typedef struct {
  *    has entries[r] entries, each `steps` columns after the previous one, the first after
  *    column 0) or as a bitmap (bit c of the row is 1 if column c has an entry; the rows'
  *    bits follow each other in one stream of 32-bit words, lowest bit first, so a row may
- *    start inside a word).
+ *    start inside a word); block rows: the bitmap has a bit per block of TG_BLOCK_VALUES
+ *    consecutive values, and each stored block gives all of its values (or indices); pair
+ *    blocks: a bitmap row per pair of rows, each bit for both rows' block, whose values
+ *    are stored the first row's, then the second's.
  * Pointers an encoding does not use are NULL. The kernels read the rows in order through
  * a copy of the filter whose pointers, index_field and bitmap_field, they advance.
  */
@@ -181,6 +184,52 @@ void tg_fully_connected_s8(const tg_fully_connected_params_t *params, const int8
                            int8_t *output);
 
 /* --- shared by the dense and the compressed kernels ------------------------------- */
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/*
+ * Cortex-M cores with the DSP extension (M4, M7, M33, M55): the ACLE intrinsics of
+ * arm_acle.h multiply two pairs of int16 halves per instruction (SMLAD). A word of four
+ * int8 values is split into two such words: SXTB16 sign-extends bytes 0 and 2 ("even"),
+ * SXTB16 with ROR #8 bytes 1 and 3 ("odd"). SMLAD adds as int32 addition does (it only
+ * sets the Q flag, which nothing reads), so its sums equal the portable loops' modulo 2^32.
+ */
+#include <arm_acle.h>
+#include <string.h>
+
+/* Four int8 values from a possibly unaligned address, as one word (bytes in memory order). */
+static inline int32_t tg_load_s8x4(const int8_t *p)
+{
+    int32_t word;
+    memcpy(&word, p, sizeof(word)); /* one LDR: these cores allow unaligned word loads */
+    return word;
+}
+
+/* Bytes 1 and 3 of `word`, sign-extended to two int16 halves. */
+static inline int32_t tg_sxtb16_odd(int32_t word)
+{
+#if defined(__GNUC__)
+    /* arm_acle.h of GCC 12 has no __ror, and GCC does not fold a shift into SXTB16. */
+    int32_t halves;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(halves) : "r"(word));
+    return halves;
+#else
+    return __sxtb16(__ror((uint32_t)word, 8));
+#endif
+}
+#endif
+
+/* sum + the dot product of the four int8 values at a and at b (either unaligned). */
+static inline int32_t tg_dot4_s8(const int8_t *a, const int8_t *b, int32_t sum)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    const int32_t a_word = tg_load_s8x4(a);
+    const int32_t b_word = tg_load_s8x4(b);
+    sum = __smlad(__sxtb16(a_word), __sxtb16(b_word), sum);
+    return __smlad(tg_sxtb16_odd(a_word), tg_sxtb16_odd(b_word), sum);
+#else
+    return sum + a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3];
+#endif
+}
 
 /* The int8 output of channel `channel` from its accumulated products (bias not yet added). */
 static inline int8_t tg_conv_output(const tg_conv_requant_t *requant, int32_t channel, int32_t sum)

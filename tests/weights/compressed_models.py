@@ -23,6 +23,12 @@ import numpy as np
 import pytest
 from modelgen import convert_int8, keras
 
+from tinygen.firmware import build_firmware
+from tinygen.qemu import QemuRunner
+from tinygen.verify import check, samples_for
+
+M4_BOARD = "nucleo-l4r5zi"  # Cortex-M4 in QEMU (mps2-an386): the DSP extension, SMLAD
+
 # Candidate centroids: far enough apart (1/16) that no two share an int8 value.
 _GRID = np.array([v for v in np.linspace(-1.0, 1.0, 33) if v != 0.0])
 
@@ -34,12 +40,15 @@ class Pattern:
     sparsity: float = 0.0  # share of zeros in each channel that is not all zero
     zero_rows: bool = False  # every other output channel entirely zero
     shared_codebook: bool = False  # per channel: every channel's centroids from one float set
+    block: int = 1  # zeros come in blocks of this many consecutive values of a row
+    paired_blocks: bool = False  # channels 2c and 2c + 1 have their zero blocks in the same places
 
     @property
     def id(self) -> str:
         scope = ("codebook" if self.shared_codebook else "channel") if self.per_channel else "tensor"
         zeros = "-zero-rows" if self.zero_rows else ""
-        return f"{self.bits}bit-{scope}-{round(self.sparsity * 100)}pct{zeros}"
+        blocks = (f"-{'2x' if self.paired_blocks else ''}blocks{self.block}") if self.block > 1 else ""
+        return f"{self.bits}bit-{scope}-{round(self.sparsity * 100)}pct{zeros}{blocks}"
 
     @property
     def has_zeros(self) -> bool:
@@ -70,18 +79,36 @@ def clustered_matrix(elements: int, channels: int, pattern: Pattern, rng: np.ran
     """Float weights [elements, channels] (column c: output channel c) following `pattern`."""
     shared = _centroids(pattern.nonzero_values, rng)
     matrix = np.zeros((elements, channels), dtype=np.float32)
+    first_of_pair = None  # (largest, zeros) of the pair's first channel, with paired_blocks
     for channel in range(channels):
         if pattern.zero_rows and channel % 2 == 0:
             continue
         centroids = shared if not pattern.per_channel else _channel_centroids(shared, pattern, rng)
         column = rng.choice(centroids, size=elements)
         column[:min(elements, len(centroids))] = rng.permutation(centroids)[:elements]  # every value, if room
-        largest = int(rng.integers(elements))
+        if pattern.paired_blocks and channel % 2 == 1 and first_of_pair is not None:
+            largest, zeros = first_of_pair
+        else:
+            largest = int(rng.integers(elements))
+            zeros = _zero_positions(elements, largest, pattern, rng)
+        first_of_pair = (largest, zeros) if channel % 2 == 0 else None
         column[largest] = centroids[np.abs(centroids).argmax()]  # the same scale in every channel
-        others = np.delete(np.arange(elements), largest)
-        column[rng.choice(others, size=int(round(pattern.sparsity * elements)), replace=False)] = 0.0
+        column[zeros] = 0.0
         matrix[:, channel] = column
     return matrix
+
+
+def _zero_positions(elements: int, largest: int, pattern: Pattern, rng: np.random.Generator) -> np.ndarray:
+    """Where a column's zeros go: the pattern's share of its elements (or of its whole blocks
+    of `pattern.block`), never at `largest`."""
+    if pattern.block == 1:
+        others = np.delete(np.arange(elements), largest)
+        return rng.choice(others, size=int(round(pattern.sparsity * elements)), replace=False)
+    blocks = np.arange(elements // pattern.block)
+    blocks = blocks[blocks != largest // pattern.block]
+    chosen = rng.choice(blocks, size=min(len(blocks), int(round(pattern.sparsity * (elements // pattern.block)))),
+                        replace=False)
+    return (chosen[:, None] * pattern.block + np.arange(pattern.block)).reshape(-1)
 
 
 def set_pattern(layer, pattern: Pattern, rng: np.random.Generator) -> None:
@@ -130,6 +157,17 @@ def long_gap_model(path: Path, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     dense.set_weights([kernel, rng.normal(0.0, 0.5, 4).astype(np.float32)])
     return convert_int8(model, path, seed=seed)
+
+
+def run_in_qemu(compiled, work: Path, seed: int, board: str = M4_BOARD, profile: bool = False) -> list[int]:
+    """Build the compiled model for `board`, run it in QEMU on 3 seeded inputs and assert that
+    every output byte equals TFLM's. Returns, with `profile`, each layer's most instructions
+    over the runs (else nothing)."""
+    runner = QemuRunner(build_firmware(compiled, board, work / "firmware", profile=profile),
+                        count_instructions=profile)
+    result = check(compiled, runner, samples_for(compiled.graph, 3, seed, None), target=board)
+    assert result.bit_exact, f"{work.name}: {result.first_mismatch}"
+    return [max(counts) for counts in zip(*runner.last_run.instructions.per_layer)] if profile else []
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,8 @@ import numpy as np
 from ..ir import Graph, Op, Tensor, shape_str
 from ..quant import (ACTIVATION_NAMES, ACTIVATION_NONE, ACTIVATION_RELU, ACTIVATION_RELU6,
                      ACTIVATION_RELU_N1_TO_1, activation_range, per_channel_multipliers, wrap_int32)
-from ..weights import BITMAP, DENSE, Encoding, Requantization, encode, word_bytes
+from ..weights import (BITMAP, BLOCKS, DENSE, PAIR_BLOCKS, POSITIONS, STEPS, Encoding, Requantization, encode,
+                       word_bytes)
 from .geometry import PADDING_NAMES, Window, window
 from . import cmsis_nn
 from .access import RowAccess, WindowAccess
@@ -348,14 +349,14 @@ def window_access(x: Operands, geometry: Window, reads_first: bool) -> WindowAcc
 
 
 def encode_filter(rows: np.ndarray, weights: str, backend: str, multipliers: np.ndarray, shifts: np.ndarray,
-                  vectors: int, decoded: bool = False) -> Encoding:
+                  vectors: int, decoded: bool = False, positions: tuple[str, ...] = POSITIONS) -> Encoding:
     """The encoding of a filter given as `rows` (with each row's output multiplier and
     shift) under the --weights mode `weights`, for a kernel that reads `vectors` input
-    vectors per inference and, if `decoded`, decodes a compressed filter into scratch (see
-    tinygen.weights.encode). A compressed filter runs tinygen's kernel with either backend;
-    where CMSIS-NN was asked for, its reason says so."""
+    vectors per inference and, if `decoded`, decodes a compressed filter into scratch, its
+    sparse rows in one of `positions` (see tinygen.weights.encode). A compressed filter runs
+    tinygen's kernel with either backend; where CMSIS-NN was asked for, its reason says so."""
     requant = Requantization(multipliers, shifts) if channels_differ(multipliers, shifts) else None
-    encoding = encode(rows, weights, requant, vectors, decoded)
+    encoding = encode(rows, weights, requant, vectors, decoded, positions)
     if backend == CMSIS_NN and encoding.kind != DENSE:
         return replace(encoding, reason=f"{encoding.reason}; runs tinygen's kernel, CMSIS-NN has none for it")
     return encoding
@@ -364,14 +365,17 @@ def encode_filter(rows: np.ndarray, weights: str, backend: str, multipliers: np.
 def filter_params(encoding: Encoding) -> dict[str, int | str]:
     """The template parameters of the filter's tg_filter_t, and the row reader and row
     decoder of a compressed filter (tg_conv_compressed.h; empty for a dense filter): the
-    FULLY_CONNECTED kernel takes the reader, the others the decoder."""
-    variant = encoding.kind.replace("-", "_") + ("_bitmap" if encoding.positions == BITMAP else "")
-    compressed = encoding.kind != DENSE
+    FULLY_CONNECTED kernel takes the reader, the others the decoder. Pair blocks have neither:
+    their own kernels read them (`pair_blocks`)."""
+    variant = encoding.kind.replace("-", "_") + (f"_{encoding.positions}"
+                                                 if encoding.positions in (BITMAP, BLOCKS) else "")
+    compressed = encoding.kind != DENSE and not encoding.read_directly
     return dict(filter_length=encoding.length, filter_bits=encoding.bits,
                 filter_table_stride=encoding.table_stride,
                 filter_reader=f"tg_row_dot_{variant}{encoding.bits or ''}" if compressed else "",
                 filter_decoder=f"tg_row_decode_{variant}{encoding.bits or ''}" if compressed else "",
-                filter_codebook_size=encoding.codebook_size, filter_codebook_shift=encoding.codebook_shift)
+                filter_codebook_size=encoding.codebook_size, filter_codebook_shift=encoding.codebook_shift,
+                pair_blocks=int(encoding.positions == PAIR_BLOCKS))
 
 
 def filter_constants(x: Operands, encoding: Encoding, layout: str) -> tuple[ConstArray, ...]:
@@ -394,6 +398,16 @@ def decode_chunk_rows(rows: int, length: int) -> int:
     return max(2, DECODE_BUDGET // length // 2 * 2)
 
 
+def pair_table_kernel(encoding: Encoding) -> str:
+    """The FULLY_CONNECTED kernel of a filter read through a pair table (tg_conv_compressed.h),
+    or empty."""
+    if encoding.paired:
+        return f"tg_fully_connected_lut_pairs{encoding.bits}_s8"
+    if encoding.lut_pair_blocks:
+        return f"tg_fully_connected_sparse_lut_pair_blocks{encoding.bits}_s8"
+    return ""
+
+
 def filter_kernels(encoding: Encoding) -> tuple[str, ...]:
     return KERNELS if encoding.kind == DENSE else COMPRESSED_KERNELS
 
@@ -404,8 +418,10 @@ def lower_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "auto") -> 
     output_channels, _, _, filter_channels = x.filter.shape
     multipliers, shifts = output_multipliers(x, output_channels)
     groups = x.input.shape[3] // filter_channels
+    # Pair blocks take rows two at a time within each group.
+    positions = POSITIONS if (output_channels // groups) % 2 == 0 else (STEPS, BITMAP, BLOCKS)
     encoding = encode_filter(x.filter.data.reshape(output_channels, -1), weights, backend, multipliers, shifts,
-                             x.input.shape[0] * geometry.out_h * geometry.out_w, decoded=True)
+                             x.input.shape[0] * geometry.out_h * geometry.out_w, decoded=True, positions=positions)
     summary = window_summary("CONV_2D", x, geometry, op, f"{groups} groups" if groups > 1 else "")
     if backend == CMSIS_NN and encoding.kind == DENSE:
         params, constants = cmsis_nn_requantization(x, fused_activation(op), multipliers, shifts)
@@ -420,8 +436,9 @@ def lower_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "auto") -> 
     pointwise = (geometry.filter_h, geometry.filter_w) == (1, 1)
     patch_bytes = 0 if pointwise else geometry.filter_h * geometry.filter_w * filter_channels
     # A compressed filter is decoded into scratch, chunk_rows rows at a time, before the patch
-    # buffer (word_bytes, TG_WORD_BYTES in C: rounded up to a word).
-    if encoding.kind == DENSE:
+    # buffer (word_bytes, TG_WORD_BYTES in C: rounded up to a word). Pair blocks are read as
+    # they are.
+    if encoding.kind == DENSE or encoding.read_directly:
         chunk_rows, decoded_bytes = output_channels, 0
     else:
         chunk_rows = decode_chunk_rows(encoding.rows, encoding.length)
@@ -450,8 +467,10 @@ def lower_depthwise_conv_2d(graph: Graph, op: Op, backend: str, weights: str = "
     output_channels = x.filter.shape[3]
     depth_multiplier = output_channels // x.input.shape[3]
     multipliers, shifts = output_multipliers(x, output_channels)
+    # Its rows are taps: no block form (blocks are consecutive values of a row).
     encoding = encode_filter(x.filter.data.reshape(-1, output_channels).T, weights, backend, multipliers, shifts,
-                             x.input.shape[0] * geometry.out_h * geometry.out_w, decoded=True)
+                             x.input.shape[0] * geometry.out_h * geometry.out_w, decoded=True,
+                             positions=(STEPS, BITMAP))
     summary = window_summary("DEPTHWISE_CONV_2D", x, geometry, op,
                              f"depth multiplier {depth_multiplier}" if depth_multiplier > 1 else "")
     if backend == CMSIS_NN and encoding.kind == DENSE:
@@ -499,12 +518,17 @@ def lower_fully_connected(graph: Graph, op: Op, backend: str, weights: str = "au
                      constants=filter_constants(x, encoding, "[C_out, C_in]") + constants + (kernel_sums,),
                      summary=summary, filter_encoding=encoding)
     params, constants = requantization(x, fused_activation(op), multipliers, shifts, filter_sums)
-    params.update(filter_params(encoding), batches=batches, input_depth=input_depth, output_depth=output_depth)
+    # A paired LUT filter (Encoding.paired), or LUT pair blocks, runs its index width's
+    # kernel with a pair table: no row reader, its pair table and input pairs in scratch.
+    params.update(filter_params(encoding), batches=batches, input_depth=input_depth, output_depth=output_depth,
+                  pairs_kernel=pair_table_kernel(encoding))
     return Layer(op=op, template="ops/fully_connected.c.j2", kernels=filter_kernels(encoding), params=params,
                  constants=filter_constants(x, encoding, "[C_out, C_in]") + constants,
-                 scratch_bytes=encoding.table_scratch_bytes, summary=summary, filter_encoding=encoding,
-                 # Each output channel's dot product reads the whole input row, between writes.
-                 access=RowAccess(batches, input_depth, output_depth, reads_first=False))
+                 scratch_bytes=encoding.table_scratch_bytes + encoding.pair_scratch_bytes, summary=summary,
+                 filter_encoding=encoding,
+                 # Each output channel's dot product reads the whole input row, between writes;
+                 # the paired kernel reads the row once, into its input pairs, before them.
+                 access=RowAccess(batches, input_depth, output_depth, reads_first=encoding.pair_scratch_bytes > 0))
 
 
 register(OpSpec("CONV_2D", check_conv_2d, lower_conv_2d, weights=True))
