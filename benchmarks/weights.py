@@ -14,7 +14,12 @@ int8 filters of every CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED in the .tfl
   (as clustering-preserving QAT leaves FULLY_CONNECTED layers quantized per tensor);
 - `50% pruned`: the half of each filter's weights with the smallest magnitude set to 0;
 - `50% pruned + 16 clusters`: pruned so, then the nonzero weights clustered in float over
-  the whole filter to 15 centroids (16 values with zero), as `16 clusters`.
+  the whole filter to 15 centroids (16 values with zero), as `16 clusters`;
+- `50% pruned in 1x4 blocks` and `... in 2x4 blocks`: half of the blocks of 4 consecutive
+  values of a row (of 2 rows: `tinygen optimize --prune-blocks` prunes Dense layers so)
+  with the smallest sum of magnitudes set to 0, in CONV_2D and FULLY_CONNECTED filters
+  (DEPTHWISE_CONV_2D filters, whose rows are taps, value by value); `+ 16 clusters`: then
+  clustered as `50% pruned + 16 clusters`.
 Each variant is compiled with `--weights dense` and with `auto`, `lut` or `sparse` where a
 target concerns them, built for the Cortex-M4 board (QEMU mps2-an386), checked byte for
 byte against TFLite Micro on seeded inputs, and its instructions per inference counted. The
@@ -25,7 +30,8 @@ dense, next to the targets of issue 5.
 
 `--measure-costs` instead fits tinygen.weights.ROW_COSTS: per-layer instruction counts of
 the FULLY_CONNECTED layers of the anomaly-detection model (rows of 8, 128 and 640 values)
-clustered to 2..64 values per channel and pruned to 0..90 %, each encoding forced (sparse
+clustered to 2..64 values per channel (and to 2..16 per tensor, for the paired LUT rows,
+their setup subtracted) and pruned to 0..90 %, each encoding forced (sparse
 rows with steps and with a bitmap each, see sparse_positions), fitted by
 least squares as per_row * rows + per_entry * entries; and tinygen.weights.DECODE_COSTS: the
 CONV_2D layers of the keyword-spotting model (64 rows of 40 and of 64 values), each
@@ -40,7 +46,8 @@ next to the fewest bytes of tinygen's encodings, all as ratios to the dense byte
 only reads the variants: no compiler, no QEMU.
 
 Needs arm-none-eabi-gcc and qemu-system-arm. A benchmark, not a test: it takes minutes.
-Run: .venv/bin/python benchmarks/weights.py [--models kws_ref_model ...] [--measure-costs | --entropy]
+Run: .venv/bin/python benchmarks/weights.py [--models kws_ref_model ...] [--variants '16 clusters' ...]
+     [--measure-costs | --entropy]
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ TARGETS = {
     "16 clusters": "filters <= 0.53x",
     "16 clusters/tensor": "filters <= 0.53x",
     "50% pruned + 16 clusters": "filters <= 0.35x",
+    "50% in 1x4 blocks + 16 clusters": "filters <= 0.35x",
+    "50% in 2x4 blocks + 16 clusters": "filters <= 0.35x",
 }
 
 
@@ -141,6 +150,22 @@ def prune(filter_: np.ndarray, sparsity: float) -> np.ndarray:
     return flat.reshape(filter_.shape)
 
 
+def prune_blocks(filter_: np.ndarray, axis: int, sparsity: float, block: int, block_rows: int) -> np.ndarray:
+    """The `sparsity` share of the filter's blocks of `block_rows` rows (output channels,
+    `axis` 0: CONV_2D, FULLY_CONNECTED) by `block` consecutive values with the smallest sum
+    of magnitudes set to 0, as pruning with a block size leaves a layer; filters that are no
+    whole number of blocks (DEPTHWISE_CONV_2D's channels are not rows in flash) are pruned
+    value by value."""
+    if axis != 0 or filter_[0].size % block or filter_.shape[0] % block_rows:
+        return prune(filter_, sparsity)
+    rows = filter_.reshape(filter_.shape[0] // block_rows, block_rows, -1, block).copy()
+    norms = np.abs(rows.astype(np.int32)).sum(axis=(1, 3))  # [row groups, blocks]
+    order = np.argsort(norms.reshape(-1), kind="stable")[:int(round(sparsity * norms.size))]
+    groups, blocks = np.unravel_index(order, norms.shape)
+    rows[groups, :, blocks, :] = 0
+    return rows.reshape(filter_.shape)
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -149,11 +174,14 @@ class Variant:
     per_tensor: bool = False  # int8 clusters over the whole filter
     per_channel: bool = False  # int8 clusters of each output channel, independently
     # (neither: float clusters over the whole filter, requantized per channel)
+    block: int = 1  # pruned in blocks of this many consecutive values of a row...
+    block_rows: int = 1  # ...and of this many rows
 
     def transform(self, filter_: np.ndarray, axis: int, scales: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         pruned = self.sparsity > 0
         if pruned:
-            filter_ = prune(filter_, self.sparsity)
+            filter_ = (prune_blocks(filter_, axis, self.sparsity, self.block, self.block_rows) if self.block > 1
+                       else prune(filter_, self.sparsity))
         if not self.clusters:
             return filter_
         clusters = self.clusters - 1 if pruned else self.clusters
@@ -169,6 +197,10 @@ VARIANTS = (
     Variant("16 clusters/tensor", clusters=16, per_tensor=True),
     Variant("50% pruned", sparsity=0.5),
     Variant("50% pruned + 16 clusters", clusters=16, sparsity=0.5),
+    Variant("50% pruned in 1x4 blocks", sparsity=0.5, block=4),
+    Variant("50% in 1x4 blocks + 16 clusters", clusters=16, sparsity=0.5, block=4),
+    Variant("50% pruned in 2x4 blocks", sparsity=0.5, block=4, block_rows=2),
+    Variant("50% in 2x4 blocks + 16 clusters", clusters=16, sparsity=0.5, block=4, block_rows=2),
 )
 # The --weights modes each variant is compiled with besides dense.
 MODES = {
@@ -178,6 +210,10 @@ MODES = {
     "16 clusters/tensor": ("auto", "lut"),
     "50% pruned": ("auto", "sparse"),
     "50% pruned + 16 clusters": ("auto", "lut", "sparse-lut"),
+    "50% pruned in 1x4 blocks": ("auto", "sparse"),
+    "50% in 1x4 blocks + 16 clusters": ("auto", "lut", "sparse-lut"),
+    "50% pruned in 2x4 blocks": ("auto", "sparse"),
+    "50% in 2x4 blocks + 16 clusters": ("auto", "lut", "sparse-lut"),
 }
 
 
@@ -276,14 +312,14 @@ def target_status(variant: str, mode: str, encoded: Measurement, dense: Measurem
     return "; ".join(checks)
 
 
-def benchmark(models: list[str]) -> None:
+def benchmark(models: list[str], variants: list[str]) -> None:
     header = (f"{'model':<22} {'variant':<34} {'weights':<10} {'filter B':>8} {'ratio':>5} {'weights B':>9} "
               f"{'ratio':>5} {'flash B':>8} {'ratio':>5} {'instructions':>12} {'ratio':>5}  {'exact':<5}  "
               "encodings / targets")
     print(header)
     print("-" * len(header))
     for name in models:
-        for variant in VARIANTS:
+        for variant in (v for v in VARIANTS if v.name in variants):
             with tempfile.TemporaryDirectory(prefix="tinygen-weights-") as scratch:
                 work = Path(scratch)
                 path = write_variant(MODELS_DIR / f"{name}.tflite", variant, work / f"{name}.tflite")
@@ -305,6 +341,9 @@ def benchmark(models: list[str]) -> None:
 # smaller, see sparse_positions)
 COST_VARIANTS = (
     [(Variant(f"{2 ** bits} clusters", clusters=2 ** bits, per_channel=True), "lut", "") for bits in range(1, 7)]
+    # One table per tensor: the paired LUT rows (Encoding.paired).
+    + [(Variant(f"{2 ** bits} clusters/tensor", clusters=2 ** bits, per_tensor=True), "lut", "")
+       for bits in range(1, 5)]
     + [(Variant(f"{percent}% pruned", sparsity=percent / 100), "sparse", positions)
        for percent in (0, 50, 75, 90) for positions in ("steps", "bitmap")]
     + [(Variant(f"{percent}% pruned + 16 clusters", clusters=16, sparsity=percent / 100, per_channel=True),
@@ -340,8 +379,9 @@ def measure_costs() -> None:
             result = measure(path, mode, work / "run", profile=True, count=1)
         for encoding, instructions in zip(result.encodings, result.per_layer):
             if encoding is not None:
+                # The row loops only: the work before them (a paired kernel's) is modelled apart.
                 fits.setdefault(encoding.cost_key, []).append(
-                    (encoding.rows, encoding.entries, encoding.dense_bytes, instructions))
+                    (encoding.rows, encoding.entries, encoding.dense_bytes, instructions - encoding.setup_instructions))
         print(f"measured {variant.name} --weights {mode} {positions}: {result.instructions:,} instructions, "
               f"bit-exact {result.bit_exact}", flush=True)
     print("\nROW_COSTS fitted (instructions = per_row * rows + per_entry * entries [+ per_value * values for "
@@ -432,7 +472,7 @@ def entropy_bound(model: Path) -> EntropyBound:
     return EntropyBound(dense_bytes, row_bits / 8, tensor_bits / 8, encoded)
 
 
-def entropy_table(models: list[str]) -> None:
+def entropy_table(models: list[str], variants: list[str]) -> None:
     """Per model and variant, the filters' entropy (per row and per tensor) and the smallest
     encoding, each as a ratio to the dense bytes."""
     header = (f"{'model':<22} {'variant':<36} {'dense B':>8} {'H rows':>6} {'H tensor':>8} {'encoded':>7}  "
@@ -440,7 +480,7 @@ def entropy_table(models: list[str]) -> None:
     print(header)
     print("-" * len(header))
     for name in models:
-        for variant in VARIANTS:
+        for variant in (v for v in VARIANTS if v.name in variants):
             with tempfile.TemporaryDirectory(prefix="tinygen-entropy-") as scratch:
                 path = write_variant(MODELS_DIR / f"{name}.tflite", variant, Path(scratch) / f"{name}.tflite")
                 bound = entropy_bound(path)
@@ -452,17 +492,20 @@ def entropy_table(models: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--variants", nargs="+", default=[v.name for v in VARIANTS],
+                        choices=[v.name for v in VARIANTS], metavar="VARIANT",
+                        help="the variants to measure (quoted names, e.g. '16 clusters'; default: all)")
     parser.add_argument("--measure-costs", action="store_true", help="fit tinygen.weights.ROW_COSTS instead")
     parser.add_argument("--entropy", action="store_true",
                         help="print the filters' entropy bound and smallest encoding instead (no QEMU)")
     args = parser.parse_args(argv)
     if args.entropy:
-        entropy_table(args.models)
+        entropy_table(args.models, args.variants)
     elif args.measure_costs:
         measure_costs()
         measure_decode_costs()
     else:
-        benchmark(args.models)
+        benchmark(args.models, args.variants)
     return 0
 
 
