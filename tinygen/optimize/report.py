@@ -104,8 +104,9 @@ def format_table(reports: list[StepReport]) -> str:
     for report in reports:
         lines.extend(f"{report.step}: skipped {item}" for item in report.skipped)
         lines.extend(f"{report.step}: {note}" for note in report.notes)
-    lines.append("distinct = most distinct values in one kernel / one output channel; tinygen stores weights "
-                 "dense, so pruning and clustering save no flash (low-rank does)")
+    lines.append("distinct = most distinct values in one kernel / one output channel; int8 weights B = every "
+                 "value stored; flash B = tinygen's weights with --weights auto (clustered values as table "
+                 "indices, zeros not stored)")
     return "\n".join(lines)
 
 
